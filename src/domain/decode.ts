@@ -1,0 +1,226 @@
+import { decodeAmazonSes, sesOriginalMessageId } from "./amazon-ses.js"
+import { decodeFeedbackReport, decodeHotmailComplaint, findFeedbackReport } from "./arf.js"
+import { decodeAutoReply } from "./autoreply.js"
+import { bounceAddresses, correlate, noVerifier, type TokenVerifier } from "./correlate.js"
+import { decodeDeliveryStatus, findDeliveryStatus } from "./dsn.js"
+import { cleanAddress, type Extraction, type FoundRecipient, findAddresses, oneLine } from "./extraction.js"
+import { findEntities, type MimeEntity } from "./mail.js"
+import { qualify, type Rule } from "./qualify.js"
+import type { BounceRecord, BounceReport, MailKind } from "./report.js"
+import { decodeTextBounce, errorSection, pastedOriginal } from "./text-bounce.js"
+
+/** What decoding needs besides the mail: the user's rules, our signing keys (as a verifier) and the stamp header. */
+export interface DecodeOptions {
+  readonly rules?: ReadonlyArray<Rule>
+  readonly verifier?: TokenVerifier
+  /** a header that senders stamp on each message, looked up in the returned headers (e.g. "X-Rebound-Id") */
+  readonly stampHeader?: string
+}
+
+const isEnclosing = (entity: MimeEntity) => entity.enclosed !== undefined
+
+/** The returned original: the first enclosed message or header block of the report. */
+const findOriginal = (root: MimeEntity): MimeEntity | undefined =>
+  findEntities(root, (entity) => entity !== root && isEnclosing(entity))[0]?.enclosed
+
+const htmlToText = (html: string): string =>
+  html
+    .replace(/<(?:style|script)[\s\S]*?<\/(?:style|script)>/gi, " ")
+    .replace(/<br\s*\/?>|<\/(?:p|div|tr|li|h\d)>/gi, "\n")
+    .replace(/<[^>]+>/g, " ")
+    .replace(/&nbsp;/g, " ")
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&quot;/g, '"')
+    .replace(/&#(\d+);/g, (_, code: string) => String.fromCodePoint(Number(code)))
+    .replace(/&amp;/g, "&")
+    .replace(/[ \t]+\n/g, "\n")
+
+/** The human-readable explanation of a report: its first text part outside any enclosed message. */
+const humanReadable = (root: MimeEntity): string => {
+  const visit = (entity: MimeEntity, depth: number): string | undefined => {
+    if (depth > 50) return undefined
+    if (entity.contentType.startsWith("multipart/")) {
+      const children = entity.children
+      if (children.length === 0) return entity.text()
+      let html: string | undefined
+      for (const child of children) {
+        if (child.contentType === "text/html") html ??= visit(child, depth + 1)
+        else {
+          const text = visit(child, depth + 1)
+          if (text !== undefined && text.trim() !== "") return text
+        }
+      }
+      return html
+    }
+    if (entity.contentType === "text/plain" || entity.contentType === "text/enriched") return entity.text()
+    if (entity.contentType === "text/html") return htmlToText(entity.text())
+    return undefined
+  }
+  return visit(root, 0) ?? ""
+}
+
+const stripAngles = (value: string | undefined | null): string | null => {
+  if (value === undefined || value === null) return null
+  const match = /<([^<>\s]+)>/.exec(value)
+  const id = (match?.[1] ?? value).trim()
+  return id === "" ? null : id
+}
+
+const messageIdLine = /^[ \t>]*Message-I[Dd][ \t]*:[ \t]*(?:\r?\n[ \t]+)?(\S+)/m
+
+/** The original Message-ID, and whether it came from returned headers rather than text or In-Reply-To. */
+const originalMessageId = (
+  root: MimeEntity,
+  original: MimeEntity | undefined,
+  body: string
+): { readonly value: string | null; readonly fromHeaders: boolean } => {
+  const enclosedId = stripAngles(original?.header("message-id"))
+  if (enclosedId !== null) return { value: enclosedId, fromHeaders: true }
+  const pasted = pastedOriginal(body)
+  const pastedId = pasted === null ? null : stripAngles(messageIdLine.exec(pasted)?.[1])
+  if (pastedId !== null) return { value: pastedId, fromHeaders: true }
+  const sesId = sesOriginalMessageId(body)
+  if (sesId !== null) return { value: stripAngles(sesId), fromHeaders: true }
+  const inText = stripAngles(messageIdLine.exec(body)?.[1])
+  if (inText !== null) return { value: inText, fromHeaders: false }
+  const replyTo = stripAngles(root.header("in-reply-to")) ?? stripAngles(root.header("references")?.split(/\s+/)[0])
+  return { value: replyTo, fromHeaders: false }
+}
+
+const stampIn = (original: MimeEntity | undefined, body: string, name: string | undefined): string | null => {
+  if (name === undefined) return null
+  const fromHeaders = original?.header(name)
+  if (fromHeaders !== undefined) return fromHeaders.trim() || null
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+  return new RegExp(`^[ \\t>]*${escaped}[ \\t]*:[ \\t]*(\\S+)`, "im").exec(body)?.[1] ?? null
+}
+
+/** Addresses that cannot be a failed recipient: whoever the bounce went to and whoever sent the original. */
+const notRecipients = (root: MimeEntity, original: MimeEntity | undefined): Set<string> => {
+  const addresses = [
+    ...findAddresses(root.header("from") ?? ""),
+    ...bounceAddresses(root),
+    ...findAddresses(root.header("return-path") ?? ""),
+    ...findAddresses(original?.header("from") ?? ""),
+    ...findAddresses(original?.header("return-path") ?? ""),
+    ...findAddresses(original?.header("sender") ?? "")
+  ]
+  return new Set(addresses.map((address) => address.toLowerCase()))
+}
+
+/** The explanation the human-readable part gives for one recipient of a DSN. */
+const explanationFor =
+  (body: string) =>
+  (recipient: string | null): string | null => {
+    if (recipient === null) return null
+    const section = errorSection(body)
+    const lines = section.split("\n")
+    const at = lines.findIndex((line) => line.toLowerCase().includes(recipient.toLowerCase()))
+    if (at === -1) return null
+    const parts: Array<string> = [lines[at]!.slice(lines[at]!.toLowerCase().indexOf(recipient.toLowerCase()))]
+    for (let index = at + 1; index < lines.length && lines[index]!.trim() !== ""; index++) parts.push(lines[index]!)
+    const text = oneLine(
+      parts
+        .join(" ")
+        .slice(recipient.length)
+        .replace(/^[>:\s]+/, "")
+    )
+    return text.length >= 8 ? text : null
+  }
+
+const extract = (root: MimeEntity, original: MimeEntity | undefined, body: string): Extraction | null => {
+  const feedback = findFeedbackReport(root)
+  if (feedback !== undefined) return decodeFeedbackReport(feedback, original)
+  const status = findDeliveryStatus(root)
+  const fromStatus = status === undefined ? null : decodeDeliveryStatus(status, explanationFor(body))
+  if (fromStatus !== null) return fromStatus
+  const hotmail = decodeHotmailComplaint(root, original)
+  if (hotmail !== null) return hotmail
+  const ses = root.header("x-amz-sns-message-id") !== undefined || body.includes('"notificationType"')
+  const fromSes = ses ? decodeAmazonSes(body) : null
+  if (fromSes !== null) return fromSes
+  const fromText = decodeTextBounce(
+    {
+      subject: root.header("subject") ?? "",
+      from: root.header("from") ?? "",
+      body,
+      failedRecipients: root.headerAll("x-failed-recipients").flatMap((value) => findAddresses(value)),
+      notRecipients: notRecipients(root, original)
+    },
+    "text"
+  )
+  if (fromText !== null) return fromText
+  return decodeAutoReply(root)
+}
+
+/**
+ * Decodes one mail into a bounce report: what kind of mail it is and, for each recipient it reports on, the
+ * status, the qualified reason and type, and the evidence that ties it to the message that was sent. Pure; never
+ * throws on malformed input.
+ */
+export const decodeBounce = (root: MimeEntity, options: DecodeOptions = {}): BounceReport => {
+  const original = findOriginal(root)
+  const body = humanReadable(root)
+  const extraction = extract(root, original, body)
+  const messageId = originalMessageId(root, original, body)
+  const evidence = {
+    bounceAddresses: bounceAddresses(root),
+    originalEnvelopeId: extraction?.originalEnvelopeId ?? null,
+    originalMessageId: messageId.value,
+    messageIdFromHeaders: messageId.fromHeaders,
+    stampValue: stampIn(original, body, options.stampHeader)
+  }
+  const correlation = correlate(evidence, options.verifier ?? noVerifier)
+  const toRecord = (found: FoundRecipient): BounceRecord => {
+    const qualification = qualify(
+      {
+        kind: found.kind,
+        status: found.status,
+        replyCode: found.replyCode,
+        diagnostic: found.diagnostic,
+        action: found.action,
+        reasonHint: found.reasonHint,
+        feedbackType: found.feedbackType,
+        remoteMta: found.remoteMta
+      },
+      options.rules
+    )
+    return {
+      kind: found.kind,
+      recipient: found.recipient,
+      originalRecipient: found.originalRecipient,
+      action: found.action,
+      status: found.status,
+      replyCode: found.replyCode,
+      diagnostic: found.diagnostic,
+      diagnosticType: found.diagnosticType,
+      remoteMta: found.remoteMta,
+      reportingMta: found.reportingMta ?? extraction?.reportingMta ?? null,
+      lastAttemptDate: found.lastAttemptDate,
+      willRetryUntil: found.willRetryUntil,
+      type: qualification.type,
+      reason: qualification.reason,
+      campaignReason: qualification.campaignReason,
+      rule: qualification.rule,
+      feedbackType: found.feedbackType,
+      originalMessageId: messageId.value,
+      originalEnvelopeId: extraction?.originalEnvelopeId ?? null,
+      correlation
+    }
+  }
+  const kind: MailKind = extraction?.kind ?? "not-bounce"
+  return {
+    kind,
+    dialect: extraction?.dialect ?? "none",
+    subject: root.header("subject") ?? null,
+    from: cleanAddress(root.header("from") ?? ""),
+    messageId: stripAngles(root.header("message-id")),
+    date: root.header("date") ?? null,
+    reportingMta: extraction?.reportingMta ?? null,
+    arrivalDate: extraction?.arrivalDate ?? null,
+    originalEnvelopeId: extraction?.originalEnvelopeId ?? null,
+    originalMessageId: messageId.value,
+    records: extraction?.recipients.map(toRecord) ?? []
+  }
+}

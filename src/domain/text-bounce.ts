@@ -1,0 +1,239 @@
+import {
+  addressPattern,
+  cleanAddress,
+  emptyRecipient,
+  type Extraction,
+  type FoundRecipient,
+  findAddresses,
+  oneLine
+} from "./extraction.js"
+import type { Reason } from "./report.js"
+import { findEnhancedStatus, findReplyCode } from "./status.js"
+
+/** What the text decoder reads of a mail that has no machine-readable report. */
+export interface TextBounceInput {
+  readonly subject: string
+  readonly from: string
+  /** the human-readable explanation, as text */
+  readonly body: string
+  /** addresses named in X-Failed-Recipients (Exim, Gmail, ...) */
+  readonly failedRecipients: ReadonlyArray<string>
+  /** addresses that are certainly not failed recipients: the sender of the original, the bounce's own From/To */
+  readonly notRecipients: ReadonlySet<string>
+}
+
+const daemonFrom =
+  /mailer[-_ ]?daemon|postmaster|mail delivery|delivery subsystem|mail administrator|mail system|mdaemon|mail ?router|mailer@|\bmta\b|internet mail delivery|nobody@|bounce|returned|notifications?@.*google/i
+
+const bounceSubject = new RegExp(
+  [
+    "undeliver",
+    "undelivered",
+    "delivery (?:status notification|failure|failed|has failed|problem|notification|report|error)",
+    "returned mail",
+    "mail delivery failed",
+    "failure notice",
+    "failed delivery",
+    "could not be delivered",
+    "couldn't be delivered",
+    "non[- ]?deliver",
+    "not delivered",
+    "nondeliverable",
+    "rejected",
+    "bounce",
+    "warning: could not send",
+    "mail system error",
+    "delivery final failure",
+    "permanent error",
+    "message you sent",
+    "delivery notification",
+    "delivery incomplete",
+    "mail could not",
+    "error sending",
+    "unable to deliver",
+    "returned to sender",
+    "dsn",
+    "配信",
+    "エラー",
+    "不能",
+    "失敗",
+    "未送達",
+    "не доставлено",
+    "недоставлен",
+    "Unzustellbar",
+    "Non remis",
+    "No se puede entregar",
+    "Nicht zustellbar"
+  ].join("|"),
+  "i"
+)
+
+const originalMarker = new RegExp(
+  String.raw`^[\s>|*=#_-]*(?:` +
+    [
+      "below this line is a copy of the message",
+      "this is a copy of the message",
+      "(?:the |a )?(?:copy of (?:the |your )?)?original message(?:'s headers)?(?: follows| was| headers?| is| attached|:|\\s*-|\\s*$)",
+      "message headers follow",
+      "the header of the original message",
+      "headers of the original message",
+      "(?:start of |begin |unsent message below|returned message)",
+      "forwarded message",
+      "original message header",
+      "copy of (?:your|the) message",
+      "included is the original",
+      "the first \\d+ lines",
+      "message text follows",
+      "the message you sent",
+      "your message (?:reads|is attached|follows|headers)",
+      "content-type: message/rfc822",
+      "original text follows",
+      "text of original message",
+      "message content follows",
+      "the text you sent follows",
+      "-{3,} ?(?:original|returned|included)",
+      "原文",
+      "元のメッセージ",
+      "送信したメッセージ"
+    ].join("|") +
+    ")",
+  "i"
+)
+
+const headerLine = /^(?:return-path|received|message-id|from|to|subject|date|mime-version|dkim-signature|x-[a-z-]+):\s/i
+
+/** The part of a bounce text before the returned message: where the explanation is. */
+export const errorSection = (body: string): string => {
+  const lines = body.split(/\r\n|\r|\n/)
+  let headerRun = 0
+  for (let index = 0; index < lines.length; index++) {
+    const line = lines[index]!
+    if (index > 0 && originalMarker.test(line)) return lines.slice(0, index).join("\n")
+    if (headerLine.test(line)) {
+      headerRun++
+      if (headerRun >= 3) return lines.slice(0, index - 2).join("\n")
+    } else if (!/^\s/.test(line)) headerRun = 0
+  }
+  return body
+}
+
+/** The returned original as pasted into a text bounce, when there is one. */
+export const pastedOriginal = (body: string): string | null => {
+  const section = errorSection(body)
+  if (section.length >= body.length) return null
+  return body.slice(section.length)
+}
+
+export const looksLikeBounce = (input: TextBounceInput): boolean =>
+  input.failedRecipients.length > 0 || daemonFrom.test(input.from) || bounceSubject.test(input.subject)
+
+const ignoredLocalParts = /^(?:postmaster|mailer-daemon|mailer_daemon|root|abuse|noreply|no-reply|nobody)$/i
+
+interface RecipientLine {
+  readonly address: string
+  readonly line: number
+  readonly rest: string
+}
+
+const recipientLinePatterns: ReadonlyArray<RegExp> = [
+  // qmail, Postfix (old), Yahoo, Courier: "<user@example.com>:" with the reason after it or on the next lines
+  new RegExp(String.raw`^\s*<(${addressPattern.source})>\s*:?\s*(.*)$`),
+  // Exim: the address indented on a line of its own; Postfix (old): "user@example.com: reason"
+  new RegExp(String.raw`^\s*"?(${addressPattern.source})"?\s*(?::\s*(.*))?$`),
+  // "RCPT To:<user@example.com>" in a session transcript, "Recipient: ...", "Original-Recipient: ..."
+  new RegExp(
+    String.raw`(?:rcpt to|recipient(?: address)?|original-recipient|final-recipient|failed recipient|address|addressee|to)\s*:\s*(?:rfc822;\s*)?<?(${addressPattern.source})>?(.*)$`,
+    "i"
+  )
+]
+
+const findRecipientLines = (lines: ReadonlyArray<string>, excluded: (address: string) => boolean) => {
+  for (const pattern of recipientLinePatterns) {
+    const found: Array<RecipientLine> = []
+    lines.forEach((line, index) => {
+      const match = pattern.exec(line)
+      if (match === null) return
+      const address = cleanAddress(match[1]!)
+      if (address === null || excluded(address)) return
+      found.push({ address, line: index, rest: match[match.length - 1] ?? "" })
+    })
+    if (found.length > 0) return found
+  }
+  return []
+}
+
+const boilerplate =
+  /^(?:hi\.? |this is the |i'm afraid |this message was created automatically|a message that you sent|the following address|your message|this is a permanent error|sorry\b|delivery to the following recipient|the original message)/i
+
+/** The explanation given for the recipient named on line `at`: the rest of that line and the paragraph after it. */
+const explanationAfter = (lines: ReadonlyArray<string>, at: number, rest: string, stopAt: ReadonlySet<number>) => {
+  const parts: Array<string> = rest.trim() === "" ? [] : [rest]
+  for (let index = at + 1; index < lines.length && !stopAt.has(index); index++) {
+    const line = lines[index]!
+    if (line.trim() === "") {
+      if (parts.length > 0) break
+      continue
+    }
+    parts.push(line)
+  }
+  return oneLine(parts.join(" "))
+}
+
+/** The sentences of an error section that are not boilerplate, for bounces that name no recipient line. */
+const meaningfulText = (section: string): string =>
+  oneLine(
+    section
+      .split(/\n\s*\n/)
+      .filter((paragraph) => !boilerplate.test(paragraph.trim()))
+      .join(" ")
+  )
+
+const found = (
+  address: string | null,
+  diagnostic: string,
+  reasonHint: Reason | null,
+  dialect: string
+): FoundRecipient => {
+  const recipient = emptyRecipient("bounce")
+  recipient.recipient = address
+  recipient.diagnostic = diagnostic === "" ? null : diagnostic
+  recipient.status = diagnostic === "" ? null : findEnhancedStatus(diagnostic)
+  recipient.replyCode = diagnostic === "" ? null : findReplyCode(diagnostic)
+  recipient.reasonHint = reasonHint
+  recipient.diagnosticType = dialect === "text" ? null : "text"
+  return recipient
+}
+
+/**
+ * Decodes a bounce written as free text, as qmail, Exim, old Sendmail and Postfix, and many providers write them.
+ * Recipients come from X-Failed-Recipients or from the lines of the explanation that name an address; each gets
+ * the text that follows it.
+ */
+export const decodeTextBounce = (input: TextBounceInput, dialect: string): Extraction | null => {
+  if (!looksLikeBounce(input)) return null
+  const section = errorSection(input.body)
+  const lines = section.split("\n")
+  const notRecipient = (address: string) =>
+    input.notRecipients.has(address.toLowerCase()) || ignoredLocalParts.test(address.split("@")[0]!)
+  const recipientLines = findRecipientLines(lines, notRecipient)
+  const stops = new Set(recipientLines.map((entry) => entry.line))
+  const explanations = new Map<string, string>()
+  for (const entry of recipientLines) {
+    const key = entry.address.toLowerCase()
+    const text = explanationAfter(lines, entry.line, entry.rest, stops)
+    if (!explanations.has(key) || explanations.get(key) === "") explanations.set(key, text)
+  }
+  let addresses = input.failedRecipients.length > 0 ? [...input.failedRecipients] : recipientLines.map((e) => e.address)
+  if (addresses.length === 0) addresses = findAddresses(section).filter((address) => !notRecipient(address))
+  addresses = [...new Map(addresses.map((address) => [address.toLowerCase(), address])).values()]
+  const fallback = meaningfulText(section)
+  if (addresses.length === 0 && fallback === "") return null
+  const recipients =
+    addresses.length === 0
+      ? [found(null, fallback, null, dialect)]
+      : addresses.map((address) => {
+          const own = explanations.get(address.toLowerCase()) ?? ""
+          return found(address, own.length >= 8 ? own : fallback, null, dialect)
+        })
+  return { dialect, kind: "bounce", recipients, reportingMta: null, arrivalDate: null, originalEnvelopeId: null }
+}
