@@ -1,0 +1,6 @@
+export * from "./mailbox.js"
+export * from "./limits.js"
+export * as MaildirMailbox from "./maildir-mailbox.js"
+export * as Pop3Codec from "./pop3-codec.js"
+export * as SimulatedMailbox from "./simulated-mailbox.js"
+export { SimulatedMailboxHandle } from "./simulated-mailbox.js"
