@@ -87,9 +87,7 @@ const readStdin = Effect.async<Uint8Array>((resume) => {
 
 const mailsOfFile = (file: string, bytes: Uint8Array): Array<FoundMail> => {
   const mails = splitMbox(bytes)
-  return mails.length === 1
-    ? [{ _tag: "Mail", file, bytes }]
-    : mails.map((mail, index) => ({ _tag: "Mail", file: `${file}#${index + 1}`, bytes: mail }))
+  return mails.map((mail) => ({ _tag: "Mail", file, bytes: mail }))
 }
 
 /**

@@ -22,7 +22,9 @@ const notificationIn = (body: string): { readonly [key: string]: Json } | null =
   const start = body.indexOf("{")
   const end = body.lastIndexOf("}")
   if (start === -1 || end <= start) return null
-  let parsed = parseJson(body.slice(start, end + 1))
+  const json = body.slice(start, end + 1)
+  // mail relays fold the one long line of the notification; JSON has no line breaks of its own to keep
+  let parsed = parseJson(json) ?? parseJson(json.replace(/\r?\n[ \t]?/g, ""))
   if (isObject(parsed) && typeof parsed["Message"] === "string") parsed = parseJson(parsed["Message"])
   if (!isObject(parsed)) return null
   const type = stringOf(parsed["notificationType"]) ?? stringOf(parsed["eventType"])

@@ -23,6 +23,16 @@ const isEnclosing = (entity: MimeEntity) => entity.enclosed !== undefined
 const findOriginal = (root: MimeEntity): MimeEntity | undefined =>
   findEntities(root, (entity) => entity !== root && isEnclosing(entity))[0]?.enclosed
 
+/** The header block of an original pasted below a text bounce's explanation, parsed. */
+const pastedOriginalHeaders = (root: MimeEntity, body: string): MimeEntity | undefined => {
+  const pasted = pastedOriginal(body)
+  if (pasted === null) return undefined
+  const start = pasted.search(/^[A-Za-z][A-Za-z0-9-]*:[ \t]/m)
+  if (start === -1) return undefined
+  const parsed = root.parseText(pasted.slice(start))
+  return parsed.headers.length > 0 ? parsed : undefined
+}
+
 const htmlToText = (html: string): string =>
   html
     .replace(/<(?:style|script)[\s\S]*?<\/(?:style|script)>/gi, " ")
@@ -99,8 +109,9 @@ const stampIn = (original: MimeEntity | undefined, body: string, name: string | 
 /** Addresses that cannot be a failed recipient: whoever the bounce went to and whoever sent the original. */
 const notRecipients = (root: MimeEntity, original: MimeEntity | undefined): Set<string> => {
   const addresses = [
-    ...findAddresses(root.header("from") ?? ""),
-    ...bounceAddresses(root),
+    ...["from", "to", "delivered-to", "envelope-to"].flatMap((name) =>
+      root.headerAll(name).flatMap((value) => findAddresses(value))
+    ),
     ...findAddresses(root.header("return-path") ?? ""),
     ...findAddresses(original?.header("from") ?? ""),
     ...findAddresses(original?.header("return-path") ?? ""),
@@ -129,27 +140,59 @@ const explanationFor =
     return text.length >= 8 ? text : null
   }
 
-const extract = (root: MimeEntity, original: MimeEntity | undefined, body: string): Extraction | null => {
+const embeddedReport = /^Content-Type:[ \t]*(?:multipart\/report|message\/(?:global-)?delivery-status)/im
+const headerOrContinuation = /^(?:[!-9;-~]+:|[ \t]+\S|From )/
+
+/** A bounce pasted as text into another mail (forwarded, or wrapped by a relay): where its header block starts. */
+const embeddedMailStart = (body: string): number | null => {
+  const match = embeddedReport.exec(body)
+  if (match === null) return null
+  const lines = body.slice(0, match.index).split("\n")
+  let start = lines.length - 1
+  while (start > 0 && headerOrContinuation.test(lines[start - 1]!)) start--
+  return lines.slice(0, start).join("\n").length + (start > 0 ? 1 : 0)
+}
+
+const textInput = (root: MimeEntity, original: MimeEntity | undefined, body: string) => ({
+  subject: root.header("subject") ?? "",
+  from: root.header("from") ?? "",
+  body,
+  failedRecipients: root.headerAll("x-failed-recipients").flatMap((value) => findAddresses(value)),
+  notRecipients: notRecipients(root, original),
+  originalRecipients: findAddresses(original?.header("to") ?? "")
+})
+
+/** Fills in DSN records whose Final-Recipient is unusable from the recipients the text part names. */
+const withTextRecipients = (extraction: Extraction, fromText: Extraction | null): Extraction => {
+  if (fromText === null || extraction.recipients.every((found) => found.recipient !== null)) return extraction
+  const named = fromText.recipients.map((found) => found.recipient).filter((address) => address !== null)
+  return {
+    ...extraction,
+    recipients: extraction.recipients.map((found, index) =>
+      found.recipient === null ? { ...found, recipient: named[index] ?? named[0] ?? null } : found
+    )
+  }
+}
+
+const extract = (root: MimeEntity, original: MimeEntity | undefined, body: string, depth = 0): Extraction | null => {
   const feedback = findFeedbackReport(root)
   if (feedback !== undefined) return decodeFeedbackReport(feedback, original)
   const status = findDeliveryStatus(root)
   const fromStatus = status === undefined ? null : decodeDeliveryStatus(status, explanationFor(body))
-  if (fromStatus !== null) return fromStatus
+  if (fromStatus !== null)
+    return withTextRecipients(fromStatus, decodeTextBounce(textInput(root, original, body), "text"))
   const hotmail = decodeHotmailComplaint(root, original)
   if (hotmail !== null) return hotmail
   const ses = root.header("x-amz-sns-message-id") !== undefined || body.includes('"notificationType"')
   const fromSes = ses ? decodeAmazonSes(body) : null
   if (fromSes !== null) return fromSes
-  const fromText = decodeTextBounce(
-    {
-      subject: root.header("subject") ?? "",
-      from: root.header("from") ?? "",
-      body,
-      failedRecipients: root.headerAll("x-failed-recipients").flatMap((value) => findAddresses(value)),
-      notRecipients: notRecipients(root, original)
-    },
-    "text"
-  )
+  const embeddedAt = depth < 3 ? embeddedMailStart(body) : null
+  if (embeddedAt !== null) {
+    const embedded = root.parseText(body.slice(embeddedAt))
+    const fromEmbedded = extract(embedded, findOriginal(embedded), humanReadable(embedded), depth + 1)
+    if (fromEmbedded !== null) return fromEmbedded
+  }
+  const fromText = decodeTextBounce(textInput(root, original, body), "text")
   if (fromText !== null) return fromText
   return decodeAutoReply(root)
 }
@@ -160,8 +203,8 @@ const extract = (root: MimeEntity, original: MimeEntity | undefined, body: strin
  * throws on malformed input.
  */
 export const decodeBounce = (root: MimeEntity, options: DecodeOptions = {}): BounceReport => {
-  const original = findOriginal(root)
   const body = humanReadable(root)
+  const original = findOriginal(root) ?? pastedOriginalHeaders(root, body)
   const extraction = extract(root, original, body)
   const messageId = originalMessageId(root, original, body)
   const evidence = {

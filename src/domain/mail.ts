@@ -26,6 +26,8 @@ export interface MimeEntity {
   text(limit?: number): string
   /** size of the raw body in bytes */
   readonly bodySize: number
+  /** parses a mail that was pasted as text into this entity (a bounce forwarded inline, say) */
+  parseText(text: string): MimeEntity
 }
 
 /** Walks an entity tree depth-first, enclosed messages included, and returns the entities `keep` accepts. */

@@ -20,10 +20,12 @@ export interface TextBounceInput {
   readonly failedRecipients: ReadonlyArray<string>
   /** addresses that are certainly not failed recipients: the sender of the original, the bounce's own From/To */
   readonly notRecipients: ReadonlySet<string>
+  /** the To addresses of the returned original, for bounces that name no recipient at all */
+  readonly originalRecipients: ReadonlyArray<string>
 }
 
 const daemonFrom =
-  /mailer[-_ ]?daemon|postmaster|mail delivery|delivery subsystem|mail administrator|mail system|mdaemon|mail ?router|mailer@|\bmta\b|internet mail delivery|nobody@|bounce|returned|notifications?@.*google/i
+  /mailer[-_ ]?daemon|post_?master|mail delivery|delivery subsystem|mail administrator|mail system|mdaemon|mail ?router|mailer@|\bmta\b|internet mail delivery|nobody@|bounce|returned|notifications?@.*google/i
 
 const bounceSubject = new RegExp(
   [
@@ -73,7 +75,7 @@ const originalMarker = new RegExp(
     [
       "below this line is a copy of the message",
       "this is a copy of the message",
-      "(?:the |a )?(?:copy of (?:the |your )?)?original message(?:'s headers)?(?: follows| was| headers?| is| attached|:|\\s*-|\\s*$)",
+      "(?:the |a )?(?:copy of (?:the |your )?)?original message(?:'s headers)?(?: follows| headers?| is (?:attached|below|included)| attached|:|\\s*-|\\s*$)",
       "message headers follow",
       "the header of the original message",
       "headers of the original message",
@@ -124,8 +126,14 @@ export const pastedOriginal = (body: string): string | null => {
   return body.slice(section.length)
 }
 
+const failurePhrase =
+  /could not be delivered|couldn't be delivered|undeliverable|delivery (?:has )?failed|unable to deliver|not (?:be )?delivered|delivery to the following|permanent(?:ly)? (?:error|fatal|failure)|failed to deliver/i
+
 export const looksLikeBounce = (input: TextBounceInput): boolean =>
-  input.failedRecipients.length > 0 || daemonFrom.test(input.from) || bounceSubject.test(input.subject)
+  input.failedRecipients.length > 0 ||
+  daemonFrom.test(input.from) ||
+  bounceSubject.test(input.subject) ||
+  failurePhrase.test(errorSection(input.body))
 
 const ignoredLocalParts = /^(?:postmaster|mailer-daemon|mailer_daemon|root|abuse|noreply|no-reply|nobody)$/i
 
@@ -135,31 +143,62 @@ interface RecipientLine {
   readonly rest: string
 }
 
-const recipientLinePatterns: ReadonlyArray<RegExp> = [
-  // qmail, Postfix (old), Yahoo, Courier: "<user@example.com>:" with the reason after it or on the next lines
-  new RegExp(String.raw`^\s*<(${addressPattern.source})>\s*:?\s*(.*)$`),
-  // Exim: the address indented on a line of its own; Postfix (old): "user@example.com: reason"
-  new RegExp(String.raw`^\s*"?(${addressPattern.source})"?\s*(?::\s*(.*))?$`),
-  // "RCPT To:<user@example.com>" in a session transcript, "Recipient: ...", "Original-Recipient: ..."
-  new RegExp(
-    String.raw`(?:rcpt to|recipient(?: address)?|original-recipient|final-recipient|failed recipient|address|addressee|to)\s*:\s*(?:rfc822;\s*)?<?(${addressPattern.source})>?(.*)$`,
-    "i"
-  )
+interface RecipientLinePattern {
+  readonly pattern: RegExp
+  /** whether an address found this way may still be the sender's own, so that the exclusions apply */
+  readonly weak: boolean
+}
+
+const bullet = String.raw`[ \t]*(?:[*>•·-][ \t]*)?`
+const recipientLinePatterns: ReadonlyArray<RecipientLinePattern> = [
+  // Sendmail: "550 <user@example.com>... User unknown"
+  {
+    pattern: new RegExp(
+      String.raw`^\s*(?:[45]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3} )?)?<?(${addressPattern.source})>?\.\.\.\s*(.*)$`
+    ),
+    weak: false
+  },
+  // qmail, Postfix (old), Yahoo, Courier: "<user@example.com>:"; Exim, Exchange 2003, many appliances: the address
+  // opens the line, alone or followed by the reason
+  {
+    pattern: new RegExp(
+      String.raw`^${bullet}(?:<(${addressPattern.source})>|"?(${addressPattern.source})"?)(?=\s|:|$)[\s:]*(.*)$`
+    ),
+    weak: false
+  },
+  // "There was an error delivering your mail to <user@example.com>", "Unable to deliver message to <...>"
+  {
+    pattern: new RegExp(
+      String.raw`(?:deliver(?:y|ing|ed)?|send|sending|sent|relay(?:ing)?|transmit(?:ting)?|reach)\b[^.\n]{0,60}?\bto:?\s*<?(${addressPattern.source})>?(.*)$`,
+      "i"
+    ),
+    weak: false
+  },
+  // "RCPT To:<user@example.com>" in a session transcript, "Recipient: ...", "Address: <...>"
+  {
+    pattern: new RegExp(
+      String.raw`(?:rcpt to|recipient(?: address)?|original-recipient|final-recipient|failed recipient|address|addressee|to)\s*:\s*(?:rfc822;\s*)?<?(${addressPattern.source})>?(.*)$`,
+      "i"
+    ),
+    weak: true
+  },
+  // "User mailbox exceeds allowed size: user@example.com": a label or a reason, and prose cannot tell which
+  { pattern: new RegExp(String.raw`:\s*<?(${addressPattern.source})>?\s*(.*)$`), weak: true }
 ]
 
 const findRecipientLines = (lines: ReadonlyArray<string>, excluded: (address: string) => boolean) => {
-  for (const pattern of recipientLinePatterns) {
-    const found: Array<RecipientLine> = []
+  for (const { pattern, weak } of recipientLinePatterns) {
+    const entries: Array<RecipientLine> = []
     lines.forEach((line, index) => {
       const match = pattern.exec(line)
       if (match === null) return
-      const address = cleanAddress(match[1]!)
+      const address = cleanAddress(match[1] ?? match[2] ?? "")
       if (address === null || excluded(address)) return
-      found.push({ address, line: index, rest: match[match.length - 1] ?? "" })
+      entries.push({ address, line: index, rest: match[match.length - 1] ?? "" })
     })
-    if (found.length > 0) return found
+    if (entries.length > 0) return { entries, weak }
   }
-  return []
+  return { entries: [], weak: true }
 }
 
 const boilerplate =
@@ -213,9 +252,14 @@ export const decodeTextBounce = (input: TextBounceInput, dialect: string): Extra
   if (!looksLikeBounce(input)) return null
   const section = errorSection(input.body)
   const lines = section.split("\n")
-  const notRecipient = (address: string) =>
-    input.notRecipients.has(address.toLowerCase()) || ignoredLocalParts.test(address.split("@")[0]!)
-  const recipientLines = findRecipientLines(lines, notRecipient)
+  const ignored = (address: string) => ignoredLocalParts.test(address.split("@")[0]!)
+  const notRecipient = (address: string) => input.notRecipients.has(address.toLowerCase()) || ignored(address)
+  let { entries: recipientLines, weak } = findRecipientLines(lines, notRecipient)
+  if (weak && input.failedRecipients.length === 0) {
+    // the sender may have written to itself: take its own address when a recipient line names it
+    const own = findRecipientLines(lines, ignored)
+    if (!own.weak) ({ entries: recipientLines, weak } = own)
+  }
   const stops = new Set(recipientLines.map((entry) => entry.line))
   const explanations = new Map<string, string>()
   for (const entry of recipientLines) {
@@ -223,17 +267,29 @@ export const decodeTextBounce = (input: TextBounceInput, dialect: string): Extra
     const text = explanationAfter(lines, entry.line, entry.rest, stops)
     if (!explanations.has(key) || explanations.get(key) === "") explanations.set(key, text)
   }
-  let addresses = input.failedRecipients.length > 0 ? [...input.failedRecipients] : recipientLines.map((e) => e.address)
-  if (addresses.length === 0) addresses = findAddresses(section).filter((address) => !notRecipient(address))
+  // Recipient lines and X-Failed-Recipients are forms that only bounce generators write; an address in prose is
+  // taken only with SMTP evidence beside it, so that no mail quarantines anybody on prose alone.
+  let addresses: Array<string>
+  let certain = true
+  if (recipientLines.length > 0 && !weak) addresses = recipientLines.map((entry) => entry.address)
+  else if (input.failedRecipients.length > 0) addresses = [...input.failedRecipients]
+  else {
+    certain = false
+    addresses = recipientLines.map((entry) => entry.address)
+    if (addresses.length === 0) addresses = findAddresses(section).filter((address) => !notRecipient(address))
+    if (addresses.length === 0) addresses = input.originalRecipients.filter((address) => !ignored(address))
+  }
   addresses = [...new Map(addresses.map((address) => [address.toLowerCase(), address])).values()]
   const fallback = meaningfulText(section)
-  if (addresses.length === 0 && fallback === "") return null
+  const evidence = findEnhancedStatus(section) !== null || findReplyCode(section) !== null
   const recipients =
-    addresses.length === 0
-      ? [found(null, fallback, null, dialect)]
-      : addresses.map((address) => {
-          const own = explanations.get(address.toLowerCase()) ?? ""
-          return found(address, own.length >= 8 ? own : fallback, null, dialect)
-        })
+    !certain && !evidence
+      ? []
+      : addresses.length === 0
+        ? [found(null, fallback, null, dialect)]
+        : addresses.map((address) => {
+            const own = explanations.get(address.toLowerCase()) ?? ""
+            return found(address, own.length >= 8 ? own : fallback, null, dialect)
+          })
   return { dialect, kind: "bounce", recipients, reportingMta: null, arrivalDate: null, originalEnvelopeId: null }
 }

@@ -107,6 +107,9 @@ const parseHeaderBlock = (raw: string, start: number, end: number): HeaderBlock 
       } else if (first && !line.startsWith("From ")) {
         // no header block at all: the entity is all body
         return { headers, bodyStart: start }
+      } else if (name !== undefined && /^[A-Za-z0-9*-]+=/.test(line)) {
+        // a parameter that a careless mailer wrapped without indenting it
+        value += " " + line.trim()
       }
     }
     first = false
@@ -164,6 +167,25 @@ const splitMultipart = (raw: string, start: number, end: number, boundary: strin
   return parts
 }
 
+/**
+ * Some MTAs (old Sendmail among them) send a MIME-encapsulated report without a Content-Type header. When the body
+ * opens with a delimiter line that recurs and is followed by part headers, read it as multipart/mixed.
+ */
+const undeclaredMultipart = (raw: string, start: number, end: number): ContentType | undefined => {
+  // only a short preamble ("This is a MIME-encapsulated message") may precede the first delimiter
+  const head = raw
+    .slice(start, Math.min(end, start + 4096))
+    .split("\n")
+    .slice(0, 8)
+    .join("\n")
+  const match = /^--([^\s]{1,100})[ \t]*\r?\n(?:Content-[A-Za-z-]+:|\r?\n)/m.exec(head)
+  if (match === null) return undefined
+  const boundary = match[1]!
+  const second = raw.indexOf("\n--" + boundary, start + match.index + boundary.length + 2)
+  if (second === -1 || second >= end) return undefined
+  return { type: "multipart/mixed", params: { boundary } }
+}
+
 const transferDecode = (encoded: string, encoding: string): Buffer => {
   if (encoding === "base64") return Buffer.from(encoded, "base64")
   if (encoding === "quoted-printable") return libqp.decode(encoded)
@@ -191,9 +213,18 @@ class Entity implements MimeEntity {
     this.headers = block.headers
     this.bodyStart = block.bodyStart
     this.bodySize = end - block.bodyStart
-    const contentType = parseContentType(this.header("content-type"), defaultType)
+    const declared = this.header("content-type")
+    const contentType =
+      declared === undefined
+        ? (undeclaredMultipart(raw, block.bodyStart, end) ?? { type: defaultType, params: {} })
+        : parseContentType(declared, defaultType)
     this.contentType = contentType.type
     this.params = contentType.params
+  }
+
+  parseText(text: string): MimeEntity {
+    const raw = Buffer.from(text, "utf8").toString("latin1")
+    return new Entity(raw, 0, raw.length, "text/plain", this.depth + 1)
   }
 
   header(name: string): string | undefined {
