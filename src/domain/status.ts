@@ -206,11 +206,14 @@ export const findEnhancedStatuses = (text: string, statusClass?: "2" | "4" | "5"
 
 /**
  * The enhanced status code a diagnostic text gives: the first specific code, otherwise a generic one (x.0.0,
- * 4.4.7). When several specific codes appear, sisimai's preference between them applies. `replyCode` narrows the
+ * 4.4.7); failure codes before success codes. When several specific codes appear, sisimai's preference between them applies. `replyCode` narrows the
  * search to its class. Null when there is none.
  */
 export const findEnhancedStatus = (text: string, replyCode?: string | null): string | null => {
-  const all = findEnhancedStatuses(text, classOf(replyCode) ?? undefined)
+  const found = findEnhancedStatuses(text, classOf(replyCode) ?? undefined)
+  // In the transcript of a failed session, a success code (250 2.1.5 Ok) is not the answer.
+  const failures = found.filter((code) => code[0] !== "2")
+  const all = failures.length > 0 ? failures : found
   if (all.length === 0) return null
   const specific = all.filter((code) => !isGenericStatus(code))
   const generic = all.filter(isGenericStatus)
