@@ -92,8 +92,20 @@ const originalMessageId = (
   if (pastedId !== null) return { value: pastedId, fromHeaders: true }
   const sesId = sesOriginalMessageId(body)
   if (sesId !== null) return { value: stripAngles(sesId), fromHeaders: true }
+  for (const part of findEntities(root, (entity) => entity.contentType === "text/plain" && entity !== root)) {
+    // a text part that is a header block: the returned headers, sent as text/plain by some appliances
+    const text = part.text(64 * 1024)
+    if (text === body || !/^\s*[A-Za-z][A-Za-z0-9-]*:[ \t]/.test(text)) continue
+    const id = stripAngles(root.parseText(text.trimStart()).header("message-id"))
+    if (id !== null) return { value: id, fromHeaders: true }
+  }
   const inText = stripAngles(messageIdLine.exec(body)?.[1])
   if (inText !== null) return { value: inText, fromHeaders: false }
+  if (root.children.length > 0) {
+    // a report whose parts cannot all be split (a delimiter that does not match the declared boundary)
+    const anywhere = stripAngles(messageIdLine.exec(root.text(256 * 1024))?.[1])
+    if (anywhere !== null) return { value: anywhere, fromHeaders: true }
+  }
   const replyTo = stripAngles(root.header("in-reply-to")) ?? stripAngles(root.header("references")?.split(/\s+/)[0])
   return { value: replyTo, fromHeaders: false }
 }
@@ -174,7 +186,26 @@ const withTextRecipients = (extraction: Extraction, fromText: Extraction | null)
   }
 }
 
-const extract = (root: MimeEntity, original: MimeEntity | undefined, body: string, depth = 0): Extraction | null => {
+/** The mail an extraction came from: the one given, or a bounce pasted into it. */
+interface Decoded {
+  readonly extraction: Extraction | null
+  readonly root: MimeEntity
+  readonly original: MimeEntity | undefined
+  readonly body: string
+}
+
+const decodedFrom = (root: MimeEntity, depth = 0): Decoded => {
+  const body = humanReadable(root)
+  const original = findOriginal(root) ?? pastedOriginalHeaders(root, body)
+  const embeddedAt = depth < 3 && findDeliveryStatus(root) === undefined ? embeddedMailStart(body) : null
+  if (embeddedAt !== null) {
+    const embedded = decodedFrom(root.parseText(body.slice(embeddedAt)), depth + 1)
+    if (embedded.extraction !== null && embedded.extraction.recipients.length > 0) return embedded
+  }
+  return { extraction: extract(root, original, body), root, original, body }
+}
+
+const extract = (root: MimeEntity, original: MimeEntity | undefined, body: string): Extraction | null => {
   const feedback = findFeedbackReport(root)
   if (feedback !== undefined) return decodeFeedbackReport(feedback, original)
   const status = findDeliveryStatus(root)
@@ -186,12 +217,6 @@ const extract = (root: MimeEntity, original: MimeEntity | undefined, body: strin
   const ses = root.header("x-amz-sns-message-id") !== undefined || body.includes('"notificationType"')
   const fromSes = ses ? decodeAmazonSes(body) : null
   if (fromSes !== null) return fromSes
-  const embeddedAt = depth < 3 ? embeddedMailStart(body) : null
-  if (embeddedAt !== null) {
-    const embedded = root.parseText(body.slice(embeddedAt))
-    const fromEmbedded = extract(embedded, findOriginal(embedded), humanReadable(embedded), depth + 1)
-    if (fromEmbedded !== null) return fromEmbedded
-  }
   const fromText = decodeTextBounce(textInput(root, original, body), "text")
   if (fromText !== null) return fromText
   return decodeAutoReply(root)
@@ -202,13 +227,11 @@ const extract = (root: MimeEntity, original: MimeEntity | undefined, body: strin
  * status, the qualified reason and type, and the evidence that ties it to the message that was sent. Pure; never
  * throws on malformed input.
  */
-export const decodeBounce = (root: MimeEntity, options: DecodeOptions = {}): BounceReport => {
-  const body = humanReadable(root)
-  const original = findOriginal(root) ?? pastedOriginalHeaders(root, body)
-  const extraction = extract(root, original, body)
+export const decodeBounce = (mail: MimeEntity, options: DecodeOptions = {}): BounceReport => {
+  const { extraction, root, original, body } = decodedFrom(mail)
   const messageId = originalMessageId(root, original, body)
   const evidence = {
-    bounceAddresses: bounceAddresses(root),
+    bounceAddresses: root === mail ? bounceAddresses(mail) : [...bounceAddresses(mail), ...bounceAddresses(root)],
     originalEnvelopeId: extraction?.originalEnvelopeId ?? null,
     originalMessageId: messageId.value,
     messageIdFromHeaders: messageId.fromHeaders,
@@ -256,10 +279,10 @@ export const decodeBounce = (root: MimeEntity, options: DecodeOptions = {}): Bou
   return {
     kind,
     dialect: extraction?.dialect ?? "none",
-    subject: root.header("subject") ?? null,
-    from: cleanAddress(root.header("from") ?? ""),
-    messageId: stripAngles(root.header("message-id")),
-    date: root.header("date") ?? null,
+    subject: mail.header("subject") ?? null,
+    from: cleanAddress(mail.header("from") ?? ""),
+    messageId: stripAngles(mail.header("message-id")),
+    date: mail.header("date") ?? null,
     reportingMta: extraction?.reportingMta ?? null,
     arrivalDate: extraction?.arrivalDate ?? null,
     originalEnvelopeId: extraction?.originalEnvelopeId ?? null,

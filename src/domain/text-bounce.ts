@@ -73,8 +73,7 @@ const bounceSubject = new RegExp(
 const originalMarker = new RegExp(
   String.raw`^[\s>|*=#_-]*(?:` +
     [
-      "below this line is a copy of the message",
-      "this is a copy of the message",
+      "(?:below this line|this|enclosed|attached|here|following) is a copy of (?:the|your) message",
       "(?:the |a )?(?:copy of (?:the |your )?)?original message(?:'s headers)?(?: follows| headers?| is (?:attached|below|included)| attached|:|\\s*-|\\s*$)",
       "message headers follow",
       "the header of the original message",
@@ -186,17 +185,31 @@ const recipientLinePatterns: ReadonlyArray<RecipientLinePattern> = [
   { pattern: new RegExp(String.raw`:\s*<?(${addressPattern.source})>?\s*(.*)$`), weak: true }
 ]
 
-const findRecipientLines = (lines: ReadonlyArray<string>, excluded: (address: string) => boolean) => {
-  for (const { pattern, weak } of recipientLinePatterns) {
+const findRecipientLines = (
+  lines: ReadonlyArray<string>,
+  excluded: (address: string) => boolean
+): { readonly entries: Array<RecipientLine>; readonly weak: boolean } => {
+  const matches = (weak: boolean, only?: RecipientLinePattern) => {
     const entries: Array<RecipientLine> = []
     lines.forEach((line, index) => {
-      const match = pattern.exec(line)
-      if (match === null) return
-      const address = cleanAddress(match[1] ?? match[2] ?? "")
-      if (address === null || excluded(address)) return
-      entries.push({ address, line: index, rest: match[match.length - 1] ?? "" })
+      for (const pattern of recipientLinePatterns) {
+        if (pattern.weak !== weak || (only !== undefined && pattern !== only)) continue
+        const match = pattern.pattern.exec(line)
+        if (match === null) continue
+        const address = cleanAddress(match[1] ?? match[2] ?? "")
+        if (address === null || excluded(address)) continue
+        entries.push({ address, line: index, rest: match[match.length - 1] ?? "" })
+        return
+      }
     })
-    if (entries.length > 0) return { entries, weak }
+    return entries
+  }
+  const strong = matches(false)
+  if (strong.length > 0) return { entries: strong, weak: false }
+  // weaker forms are tried one at a time: a label such as "Message-ID:" must not add its value as a recipient
+  for (const pattern of recipientLinePatterns.filter((candidate) => candidate.weak)) {
+    const entries = matches(true, pattern)
+    if (entries.length > 0) return { entries, weak: true }
   }
   return { entries: [], weak: true }
 }
@@ -204,18 +217,21 @@ const findRecipientLines = (lines: ReadonlyArray<string>, excluded: (address: st
 const boilerplate =
   /^(?:hi\.? |this is the |i'm afraid |this message was created automatically|a message that you sent|the following address|your message|this is a permanent error|sorry\b|delivery to the following recipient|the original message)/i
 
-/** The explanation given for the recipient named on line `at`: the rest of that line and the paragraph after it. */
-const explanationAfter = (lines: ReadonlyArray<string>, at: number, rest: string, stopAt: ReadonlySet<number>) => {
-  const parts: Array<string> = rest.trim() === "" ? [] : [rest]
-  for (let index = at + 1; index < lines.length && !stopAt.has(index); index++) {
-    const line = lines[index]!
-    if (line.trim() === "") {
-      if (parts.length > 0) break
-      continue
-    }
-    parts.push(line)
-  }
-  return oneLine(parts.join(" "))
+const decoration = /^[\s=*#_~+-]*$/
+
+/**
+ * The explanation given for one recipient: from the first line that names it to the first line that names another
+ * recipient, without boilerplate paragraphs and decoration lines.
+ */
+const explanationOf = (lines: ReadonlyArray<string>, entries: ReadonlyArray<RecipientLine>, address: string) => {
+  const key = address.toLowerCase()
+  const first = entries.find((entry) => entry.address.toLowerCase() === key)
+  if (first === undefined) return ""
+  const next = entries.find((entry) => entry.line > first.line && entry.address.toLowerCase() !== key)
+  const block = [first.rest, ...lines.slice(first.line + 1, next?.line ?? lines.length)]
+    .filter((line) => !decoration.test(line) || line.trim() === "")
+    .join("\n")
+  return meaningfulText(block)
 }
 
 /** The sentences of an error section that are not boilerplate, for bounces that name no recipient line. */
@@ -260,13 +276,6 @@ export const decodeTextBounce = (input: TextBounceInput, dialect: string): Extra
     const own = findRecipientLines(lines, ignored)
     if (!own.weak) ({ entries: recipientLines, weak } = own)
   }
-  const stops = new Set(recipientLines.map((entry) => entry.line))
-  const explanations = new Map<string, string>()
-  for (const entry of recipientLines) {
-    const key = entry.address.toLowerCase()
-    const text = explanationAfter(lines, entry.line, entry.rest, stops)
-    if (!explanations.has(key) || explanations.get(key) === "") explanations.set(key, text)
-  }
   // Recipient lines and X-Failed-Recipients are forms that only bounce generators write; an address in prose is
   // taken only with SMTP evidence beside it, so that no mail quarantines anybody on prose alone.
   let addresses: Array<string>
@@ -288,7 +297,7 @@ export const decodeTextBounce = (input: TextBounceInput, dialect: string): Extra
       : addresses.length === 0
         ? [found(null, fallback, null, dialect)]
         : addresses.map((address) => {
-            const own = explanations.get(address.toLowerCase()) ?? ""
+            const own = explanationOf(lines, recipientLines, address)
             return found(address, own.length >= 8 ? own : fallback, null, dialect)
           })
   return { dialect, kind: "bounce", recipients, reportingMta: null, arrivalDate: null, originalEnvelopeId: null }

@@ -272,7 +272,10 @@ class Entity implements MimeEntity {
           const decoded = transferDecode(this.raw.slice(this.bodyStart, this.end), encoding).toString("latin1")
           this.enclosedCache = new Entity(decoded, 0, decoded.length, "text/plain", this.depth + 1)
         } else {
-          const enclosed = new Entity(this.raw, this.bodyStart, this.end, "text/plain", this.depth + 1)
+          let start = this.bodyStart
+          // some MTAs leave blank lines between the part headers and the enclosed message's own headers
+          while (!headerOnly && start < this.end && (this.raw[start] === "\n" || this.raw[start] === "\r")) start++
+          const enclosed = new Entity(this.raw, start, this.end, "text/plain", this.depth + 1)
           this.enclosedCache = headerOnly || enclosed.headers.length > 0 ? enclosed : undefined
         }
       }
