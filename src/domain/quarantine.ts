@@ -220,7 +220,7 @@ export interface DomainWindow {
 export const outageSuspected = (window: DomainWindow, policy: QuarantinePolicy): boolean => {
   const guard = policy.outageGuard
   if (!guard.enabled) return false
-  const share = window.sends >= guard.minSends && window.hardBounces > guard.hardBounceShare * window.sends
+  const share = window.sends >= guard.minSends && window.hardBounces / window.sends > guard.hardBounceShare
   return share || window.hardBouncesLastHour >= guard.hardBouncesPerHour
 }
 

@@ -1,0 +1,280 @@
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { domainOf, type NormalizedAddress } from "../../domain/address.js"
+import {
+  type AddressState,
+  type AddressStatus,
+  initialState,
+  type QuarantinePolicy,
+  statusOf
+} from "../../domain/quarantine.js"
+import type { Reason } from "../../domain/report.js"
+import { databaseError, type StoreError } from "./errors.js"
+import type { HistoryEntry, StoredAddressState } from "./model.js"
+import { bool, chunksFor, DAY, flag, num, numOrNull, textOrNull } from "./values.js"
+
+/** Which quarantined addresses a bulk operation applies to. Addresses on a list are never selected. */
+export interface QuarantineFilter {
+  readonly domain?: string
+  readonly reason?: Reason
+  /** quarantined at or after */
+  readonly from?: number
+  /** quarantined before */
+  readonly to?: number
+  readonly suspectOnly?: boolean
+}
+
+export interface AddressListFilter {
+  readonly status?: AddressStatus
+  readonly domain?: string
+  readonly suspect?: boolean
+  readonly limit: number
+}
+
+/** Address states and their history (who, when, why). */
+export class AddressStates extends Context.Tag("rebound/Store/AddressStates")<
+  AddressStates,
+  {
+    readonly get: (address: NormalizedAddress) => Effect.Effect<Option.Option<StoredAddressState>, StoreError>
+    /**
+     * The states of `addresses` for an update in the current transaction: rows are created for unknown addresses
+     * (so concurrent writers meet on the row) and locked on PostgreSQL, in address order to avoid deadlocks.
+     */
+    readonly lock: (
+      addresses: ReadonlyArray<NormalizedAddress>,
+      now: number
+    ) => Effect.Effect<Map<NormalizedAddress, StoredAddressState>, StoreError>
+    /** Writes states and appends history lines. */
+    readonly save: (
+      states: ReadonlyArray<StoredAddressState>,
+      history: ReadonlyArray<HistoryEntry>
+    ) => Effect.Effect<void, StoreError>
+    /** The history of an address, oldest first. */
+    readonly history: (address: NormalizedAddress) => Effect.Effect<ReadonlyArray<HistoryEntry>, StoreError>
+    readonly list: (filter: AddressListFilter) => Effect.Effect<ReadonlyArray<StoredAddressState>, StoreError>
+    /** Quarantined, unlisted addresses matching `filter`, at most `limit`. */
+    readonly quarantined: (
+      filter: QuarantineFilter,
+      limit: number
+    ) => Effect.Effect<ReadonlyArray<NormalizedAddress>, StoreError>
+    /** Addresses the daily job may change at `now`: timed releases and counters past their quiet period. */
+    readonly dueForExpiry: (
+      now: number,
+      policy: QuarantinePolicy,
+      limit: number
+    ) => Effect.Effect<ReadonlyArray<NormalizedAddress>, StoreError>
+    /** How many addresses have each status. */
+    readonly counts: Effect.Effect<Readonly<Partial<Record<AddressStatus, number>>>, StoreError>
+  }
+>() {}
+
+const toRow = (stored: StoredAddressState) => {
+  const { quarantine, ...state } = stored.state
+  return {
+    address: stored.address,
+    domain: stored.domain,
+    status: stored.status,
+    list: state.list,
+    error_count: state.errorCount,
+    last_error_at: state.lastErrorAt,
+    last_error_reason: state.lastErrorReason,
+    last_error_type: state.lastErrorType,
+    previous_error_at: state.previousErrorAt,
+    previous_error_count: state.previousErrorCount,
+    quarantined_at: quarantine?.at ?? null,
+    quarantine_reason: quarantine?.reason ?? null,
+    quarantine_type: quarantine?.type ?? null,
+    quarantine_cause: quarantine?.cause ?? null,
+    suspect: flag(quarantine?.suspect ?? false),
+    updated_at: stored.updatedAt
+  }
+}
+const stateColumns = Object.keys(toRow({ state: initialState } as StoredAddressState))
+
+const fromRow = (row: any): StoredAddressState => {
+  const quarantinedAt = numOrNull(row.quarantined_at)
+  const state: AddressState = {
+    list: textOrNull(row.list),
+    errorCount: num(row.error_count),
+    lastErrorAt: numOrNull(row.last_error_at),
+    lastErrorReason: textOrNull(row.last_error_reason),
+    lastErrorType: textOrNull(row.last_error_type),
+    previousErrorAt: numOrNull(row.previous_error_at),
+    previousErrorCount: num(row.previous_error_count),
+    quarantine:
+      quarantinedAt === null
+        ? null
+        : {
+            at: quarantinedAt,
+            reason: row.quarantine_reason,
+            type: row.quarantine_type,
+            cause: row.quarantine_cause,
+            suspect: bool(row.suspect)
+          }
+  }
+  return { address: row.address, domain: row.domain, status: row.status, state, updatedAt: num(row.updated_at) }
+}
+
+const historyRow = (entry: HistoryEntry) => ({
+  address: entry.address,
+  at: entry.at,
+  from_status: entry.from,
+  to_status: entry.to,
+  cause: entry.cause,
+  error_count: entry.errorCount,
+  reason: entry.reason,
+  suspect: flag(entry.suspect),
+  who: entry.who,
+  why: entry.why,
+  mail_sha256: entry.mailSha256,
+  record_index: entry.recordIndex
+})
+
+const fromHistoryRow = (row: any): HistoryEntry => ({
+  address: row.address,
+  at: num(row.at),
+  from: row.from_status,
+  to: row.to_status,
+  cause: row.cause,
+  errorCount: num(row.error_count),
+  reason: textOrNull(row.reason),
+  suspect: bool(row.suspect),
+  who: row.who,
+  why: row.why,
+  mailSha256: textOrNull(row.mail_sha256),
+  recordIndex: numOrNull(row.record_index)
+})
+
+/** A stored state for an address never seen. */
+export const unseen = (address: NormalizedAddress, now: number): StoredAddressState => ({
+  address,
+  domain: domainOf(address),
+  status: statusOf(initialState),
+  state: initialState,
+  updatedAt: now
+})
+
+const lookupChunk = 1000
+
+export const make = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const forUpdate = sql.onDialectOrElse({ pg: () => sql.literal("FOR UPDATE"), orElse: () => sql.literal("") })
+
+  const get = Effect.fn("AddressStates.get")(
+    function* (address: NormalizedAddress) {
+      const rows = yield* sql`SELECT * FROM address_states WHERE address = ${address}`
+      return Option.map(Option.fromNullable(rows[0]), fromRow)
+    },
+    Effect.mapError(databaseError("reading an address state"))
+  )
+
+  const lock = Effect.fn("AddressStates.lock")(
+    function* (addresses: ReadonlyArray<NormalizedAddress>, now: number) {
+      const sorted = [...new Set(addresses)].sort()
+      const states = new Map<NormalizedAddress, StoredAddressState>()
+      for (const chunk of chunksFor(sorted, stateColumns.length)) {
+        yield* sql`INSERT INTO address_states ${sql.insert(
+          chunk.map((address) => toRow(unseen(address, now)))
+        )} ON CONFLICT (address) DO NOTHING`
+      }
+      for (let i = 0; i < sorted.length; i += lookupChunk) {
+        const rows = yield* sql`SELECT * FROM address_states WHERE address IN ${sql.in(
+          sorted.slice(i, i + lookupChunk)
+        )} ORDER BY address ${forUpdate}`
+        for (const row of rows) states.set(row.address as NormalizedAddress, fromRow(row))
+      }
+      return states
+    },
+    Effect.mapError(databaseError("locking address states"))
+  )
+
+  const save = Effect.fn("AddressStates.save")(
+    function* (states: ReadonlyArray<StoredAddressState>, history: ReadonlyArray<HistoryEntry>) {
+      const latest = [...new Map(states.map((s) => [s.address, s])).values()].sort((a, b) =>
+        a.address < b.address ? -1 : a.address > b.address ? 1 : 0
+      )
+      const updates = stateColumns
+        .filter((column) => column !== "address")
+        .map((column) => `${column} = excluded.${column}`)
+        .join(", ")
+      for (const chunk of chunksFor(latest, stateColumns.length)) {
+        yield* sql`INSERT INTO address_states ${sql.insert(chunk.map(toRow))} ON CONFLICT (address) DO UPDATE SET ${sql.literal(updates)}`
+      }
+      for (const chunk of chunksFor(history, 12)) {
+        yield* sql`INSERT INTO address_history ${sql.insert(chunk.map(historyRow))}`
+      }
+    },
+    Effect.mapError(databaseError("saving address states"))
+  )
+
+  const history = Effect.fn("AddressStates.history")(
+    function* (address: NormalizedAddress) {
+      const rows = yield* sql`SELECT * FROM address_history WHERE address = ${address} ORDER BY id`
+      return rows.map(fromHistoryRow)
+    },
+    Effect.mapError(databaseError("reading an address history"))
+  )
+
+  const list = Effect.fn("AddressStates.list")(
+    function* (filter: AddressListFilter) {
+      const conditions = [
+        ...(filter.status === undefined ? [] : [sql`status = ${filter.status}`]),
+        ...(filter.domain === undefined ? [] : [sql`domain = ${filter.domain}`]),
+        ...(filter.suspect === undefined ? [] : [sql`suspect = ${flag(filter.suspect)}`])
+      ]
+      const rows =
+        yield* sql`SELECT * FROM address_states WHERE ${sql.and(conditions)} ORDER BY address LIMIT ${filter.limit}`
+      return rows.map(fromRow)
+    },
+    Effect.mapError(databaseError("listing address states"))
+  )
+
+  const quarantined = Effect.fn("AddressStates.quarantined")(
+    function* (filter: QuarantineFilter, limit: number) {
+      const conditions = [
+        sql`quarantined_at IS NOT NULL`,
+        sql`list IS NULL`,
+        ...(filter.domain === undefined ? [] : [sql`domain = ${filter.domain}`]),
+        ...(filter.reason === undefined ? [] : [sql`quarantine_reason = ${filter.reason}`]),
+        ...(filter.from === undefined ? [] : [sql`quarantined_at >= ${filter.from}`]),
+        ...(filter.to === undefined ? [] : [sql`quarantined_at < ${filter.to}`]),
+        ...(filter.suspectOnly === true ? [sql`suspect = 1`] : [])
+      ]
+      const rows = yield* sql<{
+        address: NormalizedAddress
+      }>`SELECT address FROM address_states WHERE ${sql.and(conditions)} ORDER BY address LIMIT ${limit}`
+      return rows.map((row) => row.address)
+    },
+    Effect.mapError(databaseError("selecting quarantined addresses"))
+  )
+
+  const dueForExpiry = Effect.fn("AddressStates.dueForExpiry")(
+    function* (now: number, policy: QuarantinePolicy, limit: number) {
+      const released =
+        policy.timedReleaseReasons.length === 0
+          ? sql`1 = 0`
+          : sql`quarantine_reason IN ${sql.in(policy.timedReleaseReasons)} AND quarantined_at <= ${now - policy.timedReleaseDays * DAY}`
+      const quiet = sql`quarantined_at IS NULL AND last_error_at IS NOT NULL AND last_error_at <= ${now - policy.counterResetDays * DAY}`
+      const rows = yield* sql<{
+        address: NormalizedAddress
+      }>`SELECT address FROM address_states WHERE (${released}) OR (${quiet}) ORDER BY address LIMIT ${limit}`
+      return rows.map((row) => row.address)
+    },
+    Effect.mapError(databaseError("selecting addresses to expire"))
+  )
+
+  const counts = Effect.gen(function* () {
+    const rows = yield* sql<{
+      status: AddressStatus
+      n: unknown
+    }>`SELECT status, COUNT(*) AS n FROM address_states GROUP BY status`
+    return Object.fromEntries(rows.map((row) => [row.status, num(row.n)])) as Partial<Record<AddressStatus, number>>
+  }).pipe(Effect.mapError(databaseError("counting address states")), Effect.withSpan("AddressStates.counts"))
+
+  return AddressStates.of({ get, lock, save, history, list, quarantined, dueForExpiry, counts })
+})
+
+export const layer = Layer.effect(AddressStates, make)

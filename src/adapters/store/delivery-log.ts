@@ -1,0 +1,91 @@
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { databaseError, type StoreError } from "./errors.js"
+import type { DeliveryLogEntry } from "./model.js"
+import { chunksFor, num, textOrNull } from "./values.js"
+
+/** The delivery log: per sent message, its latest meaningful state (Sent, Delayed, Failed, Complained). */
+export class DeliveryLog extends Context.Tag("rebound/Store/DeliveryLog")<
+  DeliveryLog,
+  {
+    /** Records states; an entry replaces the stored one only if its rank is equal or higher. */
+    readonly merge: (entries: ReadonlyArray<DeliveryLogEntry>) => Effect.Effect<void, StoreError>
+    readonly get: (messageKey: string) => Effect.Effect<Option.Option<DeliveryLogEntry>, StoreError>
+    readonly forDelivery: (deliveryId: string) => Effect.Effect<ReadonlyArray<DeliveryLogEntry>, StoreError>
+  }
+>() {}
+
+const fromRow = (row: any): DeliveryLogEntry => ({
+  messageKey: row.message_key,
+  deliveryId: textOrNull(row.delivery_id),
+  recipient: textOrNull(row.recipient),
+  state: row.state,
+  rank: num(row.state_rank),
+  type: textOrNull(row.type),
+  reason: textOrNull(row.reason),
+  text: textOrNull(row.text),
+  updatedAt: num(row.updated_at)
+})
+
+/** Keeps, per message, the entry a sequential merge would keep, so one statement never touches a row twice. */
+const strongest = (entries: ReadonlyArray<DeliveryLogEntry>): Array<DeliveryLogEntry> => {
+  const byKey = new Map<string, DeliveryLogEntry>()
+  for (const entry of entries) {
+    const current = byKey.get(entry.messageKey)
+    if (current === undefined || entry.rank >= current.rank) byKey.set(entry.messageKey, entry)
+  }
+  return [...byKey.keys()].sort().map((key) => byKey.get(key)!)
+}
+
+export const make = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+
+  const merge = Effect.fn("DeliveryLog.merge")(
+    function* (entries: ReadonlyArray<DeliveryLogEntry>) {
+      for (const chunk of chunksFor(strongest(entries), 9)) {
+        yield* sql`INSERT INTO delivery_log ${sql.insert(
+          chunk.map((e) => ({
+            message_key: e.messageKey,
+            delivery_id: e.deliveryId,
+            recipient: e.recipient,
+            state: e.state,
+            state_rank: e.rank,
+            type: e.type,
+            reason: e.reason,
+            text: e.text,
+            updated_at: e.updatedAt
+          }))
+        )} ON CONFLICT (message_key) DO UPDATE SET
+        delivery_id = COALESCE(excluded.delivery_id, delivery_log.delivery_id),
+        recipient = COALESCE(excluded.recipient, delivery_log.recipient),
+        state = excluded.state, state_rank = excluded.state_rank, type = excluded.type, reason = excluded.reason,
+        text = excluded.text, updated_at = excluded.updated_at
+      WHERE excluded.state_rank >= delivery_log.state_rank`
+      }
+    },
+    Effect.mapError(databaseError("updating the delivery log"))
+  )
+
+  const get = Effect.fn("DeliveryLog.get")(
+    function* (messageKey: string) {
+      const rows = yield* sql`SELECT * FROM delivery_log WHERE message_key = ${messageKey}`
+      return Option.map(Option.fromNullable(rows[0]), fromRow)
+    },
+    Effect.mapError(databaseError("reading the delivery log"))
+  )
+
+  const forDelivery = Effect.fn("DeliveryLog.forDelivery")(
+    function* (deliveryId: string) {
+      const rows = yield* sql`SELECT * FROM delivery_log WHERE delivery_id = ${deliveryId} ORDER BY message_key`
+      return rows.map(fromRow)
+    },
+    Effect.mapError(databaseError("reading the delivery log"))
+  )
+
+  return DeliveryLog.of({ merge, get, forDelivery })
+})
+
+export const layer = Layer.effect(DeliveryLog, make)

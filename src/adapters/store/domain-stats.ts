@@ -1,0 +1,109 @@
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { databaseError, type StoreError } from "./errors.js"
+import type { DomainCount } from "./model.js"
+import { chunksFor, num } from "./values.js"
+
+/** Totals of one receiving domain's counters over a period. */
+export interface DomainTotals {
+  readonly domain: string
+  readonly counters: Readonly<Record<string, number>>
+}
+
+/**
+ * Hourly counters per receiving domain: sends, hard and soft bounces, delays, deliveries, complaints, and the
+ * bounces whose reason is on our side ("ours:<reason>"), which count here instead of against the address.
+ */
+export class DomainStats extends Context.Tag("rebound/Store/DomainStats")<
+  DomainStats,
+  {
+    /** Adds counts (counts for the same domain, hour and counter add up). */
+    readonly add: (counts: ReadonlyArray<DomainCount>) => Effect.Effect<void, StoreError>
+    /** Per domain, each counter summed over the hours at or after `sinceHour`. */
+    readonly totals: (options: {
+      readonly sinceHour: number
+      readonly domains?: ReadonlyArray<string>
+    }) => Effect.Effect<ReadonlyArray<DomainTotals>, StoreError>
+    /** Deletes the hours before `beforeHour`; returns how many rows. */
+    readonly purge: (beforeHour: number) => Effect.Effect<number, StoreError>
+  }
+>() {}
+
+/** Adds up counts with the same domain, hour and counter. */
+export const sumCounts = (counts: ReadonlyArray<DomainCount>): Array<DomainCount> => {
+  const sums = new Map<string, DomainCount>()
+  for (const count of counts) {
+    const key = `${count.domain}\u0000${count.hour}\u0000${count.counter}`
+    const current = sums.get(key)
+    sums.set(key, current === undefined ? count : { ...current, n: current.n + count.n })
+  }
+  return [...sums.keys()].sort().map((key) => sums.get(key)!)
+}
+
+const lookupChunk = 1000
+
+export const make = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+
+  const add = Effect.fn("DomainStats.add")(
+    function* (counts: ReadonlyArray<DomainCount>) {
+      for (const chunk of chunksFor(sumCounts(counts), 4)) {
+        yield* sql`INSERT INTO domain_counts ${sql.insert(
+          chunk.map((c) => ({ domain: c.domain, hour: c.hour, counter: c.counter, n: c.n }))
+        )} ON CONFLICT (domain, hour, counter) DO UPDATE SET n = domain_counts.n + excluded.n`
+      }
+    },
+    Effect.mapError(databaseError("counting against domains"))
+  )
+
+  const totals = Effect.fn("DomainStats.totals")(
+    function* (options: { readonly sinceHour: number; readonly domains?: ReadonlyArray<string> }) {
+      const byDomain = new Map<string, Record<string, number>>()
+      const collect = (rows: ReadonlyArray<{ domain: string; counter: string; n: unknown }>) => {
+        for (const row of rows) {
+          const counters = byDomain.get(row.domain) ?? {}
+          counters[row.counter] = num(row.n)
+          byDomain.set(row.domain, counters)
+        }
+      }
+      if (options.domains === undefined) {
+        collect(
+          yield* sql<{
+            domain: string
+            counter: string
+            n: unknown
+          }>`SELECT domain, counter, SUM(n) AS n FROM domain_counts WHERE hour >= ${options.sinceHour} GROUP BY domain, counter`
+        )
+      } else {
+        const domains = [...new Set(options.domains)]
+        for (let i = 0; i < domains.length; i += lookupChunk) {
+          collect(
+            yield* sql<{
+              domain: string
+              counter: string
+              n: unknown
+            }>`SELECT domain, counter, SUM(n) AS n FROM domain_counts
+            WHERE domain IN ${sql.in(domains.slice(i, i + lookupChunk))} AND hour >= ${options.sinceHour}
+            GROUP BY domain, counter`
+          )
+        }
+      }
+      return [...byDomain].map(([domain, counters]): DomainTotals => ({ domain, counters }))
+    },
+    Effect.mapError(databaseError("reading domain statistics"))
+  )
+
+  const purge = Effect.fn("DomainStats.purge")(
+    function* (beforeHour: number) {
+      const rows = yield* sql`DELETE FROM domain_counts WHERE hour < ${beforeHour} RETURNING domain`
+      return rows.length
+    },
+    Effect.mapError(databaseError("purging domain statistics"))
+  )
+
+  return DomainStats.of({ add, totals, purge })
+})
+
+export const layer = Layer.effect(DomainStats, make)

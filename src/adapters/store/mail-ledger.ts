@@ -1,0 +1,108 @@
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { databaseError, type StoreError } from "./errors.js"
+import { type LedgerEntry, type LedgerKey, ledgerKeyString, type MailOutcome } from "./model.js"
+import { bool, chunksFor, flag, num, textOrNull } from "./values.js"
+
+/** The mail ledger: every mail taken from a mailbox and what became of it. Its key makes applying a mail idempotent. */
+export class MailLedger extends Context.Tag("rebound/Store/MailLedger")<
+  MailLedger,
+  {
+    /** Inserts the entries whose key is not in the ledger yet and returns those (the others were seen before). */
+    readonly claim: (entries: ReadonlyArray<LedgerEntry>) => Effect.Effect<ReadonlyArray<LedgerEntry>, StoreError>
+    readonly get: (key: LedgerKey) => Effect.Effect<Option.Option<LedgerEntry>, StoreError>
+    /** The newest entries first. */
+    readonly list: (options: {
+      readonly account?: string
+      readonly outcome?: MailOutcome
+      readonly limit: number
+    }) => Effect.Effect<ReadonlyArray<LedgerEntry>, StoreError>
+    /** How many mails had each outcome since `since`. */
+    readonly outcomes: (since: number) => Effect.Effect<Readonly<Partial<Record<MailOutcome, number>>>, StoreError>
+  }
+>() {}
+
+const columns = ["account", "uid", "sha256", "outcome", "detail", "records", "size", "archived", "processed_at"]
+
+const toRow = (entry: LedgerEntry) => ({
+  account: entry.key.account,
+  uid: entry.key.uid,
+  sha256: entry.key.sha256,
+  outcome: entry.outcome,
+  detail: entry.detail,
+  records: entry.records,
+  size: entry.size,
+  archived: flag(entry.archived),
+  processed_at: entry.processedAt
+})
+
+const fromRow = (row: any): LedgerEntry => ({
+  key: { account: row.account, uid: row.uid, sha256: row.sha256 },
+  outcome: row.outcome,
+  detail: textOrNull(row.detail),
+  records: num(row.records),
+  size: num(row.size),
+  archived: bool(row.archived),
+  processedAt: num(row.processed_at)
+})
+
+export const make = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+
+  const claim = Effect.fn("MailLedger.claim")(
+    function* (entries: ReadonlyArray<LedgerEntry>) {
+      const claimed: Array<LedgerEntry> = []
+      const byKey = new Map(entries.map((entry) => [ledgerKeyString(entry.key), entry]))
+      // one key order for every writer, so that concurrent claims on PostgreSQL wait rather than deadlock
+      const sorted = [...byKey.keys()].sort().map((key) => byKey.get(key)!)
+      for (const chunk of chunksFor(sorted, columns.length)) {
+        const rows = yield* sql<{ account: string; uid: string; sha256: string }>`INSERT INTO mail_ledger ${sql.insert(
+          chunk.map(toRow)
+        )} ON CONFLICT DO NOTHING RETURNING account, uid, sha256`
+        for (const row of rows) claimed.push(byKey.get(ledgerKeyString(row))!)
+      }
+      return claimed
+    },
+    Effect.mapError(databaseError("recording mails in the ledger"))
+  )
+
+  const get = Effect.fn("MailLedger.get")(
+    function* (key: LedgerKey) {
+      const rows =
+        yield* sql`SELECT * FROM mail_ledger WHERE account = ${key.account} AND uid = ${key.uid} AND sha256 = ${key.sha256}`
+      return Option.map(Option.fromNullable(rows[0]), fromRow)
+    },
+    Effect.mapError(databaseError("reading the ledger"))
+  )
+
+  const list = Effect.fn("MailLedger.list")(
+    function* (options: { readonly account?: string; readonly outcome?: MailOutcome; readonly limit: number }) {
+      const conditions = [
+        ...(options.account === undefined ? [] : [sql`account = ${options.account}`]),
+        ...(options.outcome === undefined ? [] : [sql`outcome = ${options.outcome}`])
+      ]
+      const rows =
+        yield* sql`SELECT * FROM mail_ledger WHERE ${sql.and(conditions)} ORDER BY processed_at DESC LIMIT ${options.limit}`
+      return rows.map(fromRow)
+    },
+    Effect.mapError(databaseError("listing the ledger"))
+  )
+
+  const outcomes = Effect.fn("MailLedger.outcomes")(
+    function* (since: number) {
+      const rows = yield* sql<{
+        outcome: MailOutcome
+        n: unknown
+      }>`SELECT outcome, COUNT(*) AS n FROM mail_ledger WHERE processed_at >= ${since} GROUP BY outcome`
+      return Object.fromEntries(rows.map((row) => [row.outcome, num(row.n)])) as Partial<Record<MailOutcome, number>>
+    },
+    Effect.mapError(databaseError("counting outcomes"))
+  )
+
+  return MailLedger.of({ claim, get, list, outcomes })
+})
+
+export const layer = Layer.effect(MailLedger, make)

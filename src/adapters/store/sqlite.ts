@@ -1,0 +1,63 @@
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { storeSettingsConfig } from "./config.js"
+import { databaseError, StoreError } from "./errors.js"
+import { layerFromClient, type StoreServices, type StoreSettings } from "./store.js"
+
+export const defaultFilename = "./data/rebound.db"
+
+export interface SqliteStoreOptions {
+  /** the database file (default ./data/rebound.db); its folder is created when missing */
+  readonly filename?: string
+  readonly settings?: Partial<StoreSettings>
+}
+
+/** An SQLite client on `filename` in WAL mode, waiting for other writers rather than failing (busy_timeout). */
+export const layerClient = (
+  filename: string
+): Layer.Layer<SqlClient.SqlClient | SqliteClient.SqliteClient, StoreError> =>
+  Layer.effectDiscard(
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql`PRAGMA busy_timeout = 10000`).pipe(
+      Effect.mapError(databaseError("configuring SQLite"))
+    )
+  ).pipe(
+    Layer.provideMerge(SqliteClient.layer({ filename })),
+    Layer.provideMerge(
+      Layer.effectDiscard(
+        Effect.try({
+          try: () => {
+            if (filename !== ":memory:" && filename !== "") fs.mkdirSync(path.dirname(filename), { recursive: true })
+          },
+          catch: (cause) =>
+            new StoreError({ reason: "Database", message: `cannot create the folder of ${filename}: ${cause}`, cause })
+        })
+      )
+    ),
+    Layer.mapError((error) =>
+      error._tag === "StoreError"
+        ? error
+        : new StoreError({ reason: "Database", message: `cannot open ${filename}: ${error.message}`, cause: error })
+    )
+  )
+
+/** The store on an SQLite file (the default backend: one process, one file under ./data, WAL). */
+export const layer = (options: SqliteStoreOptions = {}): Layer.Layer<StoreServices, StoreError> =>
+  layerFromClient(options.settings).pipe(Layer.provide(layerClient(options.filename ?? defaultFilename)))
+
+/** The SQLite store configured by STORE_SQLITE_FILE and the store settings (STORE_*, QUARANTINE_*). */
+export const layerConfig: Layer.Layer<StoreServices, StoreError | ConfigError.ConfigError> = Layer.unwrapEffect(
+  Effect.gen(function* () {
+    const filename = yield* Config.string("STORE_SQLITE_FILE").pipe(
+      Config.withDefault(defaultFilename),
+      Config.withDescription("The SQLite database file.")
+    )
+    const settings = yield* storeSettingsConfig
+    return layer({ filename, settings })
+  })
+)
