@@ -101,7 +101,7 @@ const reasonOfCode = (code: string): MailboxErrorReason | undefined => {
  * arguments.
  */
 export const errorFromReply = (
-  command: Pop3Command,
+  command: Pop3Command | "greeting",
   reply: { readonly code: string | undefined; readonly text: string },
   authentication = false
 ): MailboxError => {

@@ -1,0 +1,217 @@
+import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import { sizeCheck } from "./limits.js"
+import {
+  Mailbox,
+  type MailboxCapabilities,
+  type MailboxEntry,
+  MailboxError,
+  type MailboxSession,
+  type RetrieveResult
+} from "./mailbox.js"
+import * as Pop3Client from "./pop3-client.js"
+import { encodeCommand } from "./pop3-codec.js"
+import { config, Pop3Options, type Pop3OptionsInput } from "./pop3-options.js"
+import * as TokenProvider from "./token-provider.js"
+
+const closedError = (why: string) => new MailboxError({ reason: "Closed", message: `the POP3 session ${why}` })
+
+/**
+ * The Mailbox port over POP3. Deletions are kept locally and sent as DELE at commit, followed by QUIT; a session
+ * that ends any other way drops the connection without QUIT, so the server deletes nothing (RFC 1939 section 6),
+ * even one announcing EXPIRE 0.
+ */
+export const make = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsInput) {
+  const options = yield* Effect.try({
+    try: () => Pop3Options.make(input),
+    catch: (error) => new MailboxError({ reason: "Config", message: `invalid POP3 options: ${String(error)}` })
+  })
+  const tokens = "token" in options.auth ? yield* TokenProvider.make(options.auth.token) : undefined
+  // LIST sizes of some servers (qmail) count LF line ends while RETR sends CRLF: allow twice the limit in transit.
+  const transferCap = options.ignoreSize ? Number.POSITIVE_INFINITY : 2 * options.maxMailSize + 64 * 1024
+
+  const open = Effect.gen(function* () {
+    const client = yield* Pop3Client.connect(options, tokens)
+    const connection = client.connection
+    const pipelining = options.pipelining === "auto" && client.capabilities.pipelining
+    const window = pipelining ? options.pipelineDepth : 1
+    const lock = yield* Effect.makeSemaphore(1)
+    let state: "open" | "committed" = "open"
+    let listed: Map<string, number> | undefined
+    const marked = new Map<number, MailboxEntry>()
+
+    const usable = Effect.suspend(() =>
+      state !== "open"
+        ? Effect.fail(closedError("is committed"))
+        : connection.usable
+          ? Effect.void
+          : Effect.fail(closedError("lost its connection"))
+    )
+    const serial = <A, E>(effect: Effect.Effect<A, E>) => lock.withPermits(1)(Effect.zipRight(usable, effect))
+
+    const listing = Effect.gen(function* () {
+      const entries = yield* Pop3Client.listing(client, pipelining)
+      listed = new Map(entries.map((entry) => [entry.uid, entry.number]))
+      return entries
+    })
+
+    // The message number of an entry in this session; entries of another session are checked by uid.
+    const numberOf = (entry: MailboxEntry) =>
+      Effect.gen(function* () {
+        if (listed === undefined) yield* listing
+        const number = listed!.get(entry.uid)
+        if (number === undefined || (entry.number !== undefined && entry.number !== number)) {
+          return yield* new MailboxError({ reason: "NotFound", message: `mail ${entry.uid} is not in this session` })
+        }
+        return number
+      })
+
+    const capabilities: MailboxCapabilities = {
+      kind: "pop3",
+      secure: connection.secure,
+      pipelining,
+      authentication: client.authentication,
+      raw: client.capabilities.lines,
+      ...(client.capabilities.loginDelaySeconds === undefined
+        ? {}
+        : { loginDelaySeconds: client.capabilities.loginDelaySeconds }),
+      ...(client.capabilities.expire === undefined ? {} : { expire: client.capabilities.expire })
+    }
+    yield* Effect.logDebug(
+      `POP3 ${options.host}: logged in with ${client.authentication}, ${connection.secure ? "TLS" : "no TLS"}, ` +
+        `${pipelining ? "pipelining" : "no pipelining"}`
+    )
+
+    const retrieve = (entry: MailboxEntry) =>
+      serial(
+        Effect.gen(function* () {
+          const tooLarge = sizeCheck(entry, options)
+          if (tooLarge !== undefined) return yield* tooLarge
+          const reply = yield* Pop3Client.retrieve(client, yield* numberOf(entry), transferCap)
+          return yield* reply
+        })
+      ).pipe(Effect.withSpan("Pop3Mailbox.retrieve", { attributes: { uid: entry.uid } }))
+
+    const retrieveStream = (entry: MailboxEntry) =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          yield* Effect.acquireRelease(lock.take(1), () => lock.release(1))
+          yield* usable
+          const tooLarge = sizeCheck(entry, options)
+          if (tooLarge !== undefined) return yield* tooLarge
+          return Pop3Client.retrieveStream(client, yield* numberOf(entry))
+        })
+      )
+
+    const retrieveMany = (entries: Iterable<MailboxEntry>) =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          yield* Effect.acquireRelease(lock.take(1), () => lock.release(1))
+          yield* usable
+          const plan: Array<{ readonly entry: MailboxEntry; readonly number: number | MailboxError }> = []
+          for (const entry of entries) {
+            const number =
+              sizeCheck(entry, options) ??
+              (yield* numberOf(entry).pipe(Effect.catchAll((error) => Effect.succeed(error))))
+            plan.push({ entry, number })
+          }
+          let sent = 0
+          let received = 0
+          let outstanding = 0
+          // Keeps up to `window` RETR in flight, refilling in batches so each write carries several commands.
+          const refill = Effect.suspend(() => {
+            if (outstanding > window / 2) return Effect.void
+            let commands = ""
+            while (sent < plan.length && outstanding < window) {
+              const { number } = plan[sent++]!
+              if (typeof number === "number") {
+                commands += encodeCommand("RETR", number)
+                outstanding++
+              }
+            }
+            return commands === "" ? Effect.void : connection.write(commands)
+          })
+          yield* Effect.addFinalizer((exit) => {
+            if (outstanding === 0) return Effect.void
+            if (Exit.isInterrupted(exit)) return Effect.sync(() => connection.destroy())
+            // Read the replies already asked for, so the session stays in step.
+            return Effect.repeatN(Pop3Client.readMessageReply(client, "RETR", 0), outstanding - 1).pipe(
+              Effect.asVoid,
+              Effect.catchAll(() => Effect.sync(() => connection.destroy()))
+            )
+          })
+          const next = Effect.gen(function* () {
+            yield* refill
+            const { entry, number } = plan[received++]!
+            if (typeof number !== "number") return { _tag: "Skipped", entry, error: number } satisfies RetrieveResult
+            const reply = yield* Pop3Client.readMessageReply(client, "RETR", transferCap)
+            outstanding--
+            return Either.match(reply, {
+              onLeft: (error): RetrieveResult => ({ _tag: "Skipped", entry, error }),
+              onRight: (bytes): RetrieveResult => ({ _tag: "Retrieved", entry, bytes })
+            })
+          })
+          return Stream.repeatEffectOption(
+            Effect.suspend(() =>
+              received >= plan.length ? Effect.fail(Option.none()) : Effect.mapError(next, Option.some)
+            )
+          )
+        })
+      )
+
+    const session: MailboxSession = {
+      capabilities,
+      stat: serial(Pop3Client.stat(client)),
+      list: serial(listing).pipe(
+        Effect.map((entries) =>
+          entries
+            .slice(0, options.maxMailsPerSession)
+            .map(({ number, size, uid }): MailboxEntry => ({ uid, size, number }))
+        ),
+        Effect.withSpan("Pop3Mailbox.list")
+      ),
+      retrieve,
+      retrieveStream,
+      retrieveMany,
+      markDeleted: (entry) =>
+        Effect.gen(function* () {
+          if (state !== "open") return yield* closedError("is committed")
+          const number = listed?.get(entry.uid)
+          if (number === undefined) {
+            return yield* new MailboxError({ reason: "NotFound", message: `mail ${entry.uid} is not in this session` })
+          }
+          marked.set(number, entry)
+        }),
+      commit: serial(
+        Effect.gen(function* () {
+          const numbers = [...marked.keys()].sort((a, b) => a - b)
+          // A refused DELE aborts: the connection is dropped without QUIT, so nothing at all is deleted.
+          yield* Pop3Client.deleteMessages(client, numbers, window).pipe(
+            Effect.tapError(() => Effect.sync(() => connection.destroy()))
+          )
+          yield* Pop3Client.quit(client)
+          state = "committed"
+        })
+      ).pipe(Effect.withSpan("Pop3Mailbox.commit", { attributes: { deletions: marked.size } }))
+    }
+    return session
+  }).pipe(Effect.withSpan("Pop3Mailbox.open", { attributes: { host: options.host } }))
+
+  return Mailbox.of({ open })
+})
+
+/** A POP3 mailbox as the Mailbox port. HttpClient is used only by the OAuth2 token flows. */
+export const layer = (options: Pop3OptionsInput): Layer.Layer<Mailbox, MailboxError, HttpClient.HttpClient> =>
+  Layer.effect(Mailbox, make(options))
+
+/** A POP3 mailbox configured under `prefix` (POP3_HOST, POP3_USER, POP3_PASSWORD, ...; see `config`). */
+export const layerConfig = (
+  prefix = "POP3"
+): Layer.Layer<Mailbox, MailboxError | ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.effect(Mailbox, Effect.flatMap(config(prefix), make))
