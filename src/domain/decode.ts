@@ -175,8 +175,10 @@ const textInput = (root: MimeEntity, original: MimeEntity | undefined, body: str
 })
 
 /** Fills in DSN records whose Final-Recipient is unusable from the recipients the text part names. */
-const withTextRecipients = (extraction: Extraction, fromText: Extraction | null): Extraction => {
-  if (fromText === null || extraction.recipients.every((found) => found.recipient !== null)) return extraction
+const withTextRecipients = (extraction: Extraction, decodeText: () => Extraction | null): Extraction => {
+  if (extraction.recipients.every((found) => found.recipient !== null)) return extraction
+  const fromText = decodeText()
+  if (fromText === null) return extraction
   const named = fromText.recipients.map((found) => found.recipient).filter((address) => address !== null)
   return {
     ...extraction,
@@ -211,7 +213,7 @@ const extract = (root: MimeEntity, original: MimeEntity | undefined, body: strin
   const status = findDeliveryStatus(root)
   const fromStatus = status === undefined ? null : decodeDeliveryStatus(status, explanationFor(body))
   if (fromStatus !== null)
-    return withTextRecipients(fromStatus, decodeTextBounce(textInput(root, original, body), "text"))
+    return withTextRecipients(fromStatus, () => decodeTextBounce(textInput(root, original, body), "text"))
   const hotmail = decodeHotmailComplaint(root, original)
   if (hotmail !== null) return hotmail
   const ses = root.header("x-amz-sns-message-id") !== undefined || body.includes('"notificationType"')

@@ -83,7 +83,8 @@ export const decodeDeliveryStatus = (
   statusEntity: MimeEntity,
   humanText: (recipient: string | null) => string | null
 ): Extraction | null => {
-  const groups = parseFieldGroups(statusEntity.text())
+  // a report may list thousands of recipients: read the whole part, not the default excerpt
+  const groups = parseFieldGroups(statusEntity.text(64 * 1024 * 1024))
   const message = new Map<string, string>()
   const recipientGroups: Array<FieldGroup> = []
   for (const group of groups) {

@@ -46,7 +46,8 @@ export const emptyRecipient = (kind: MailKind): FoundRecipient => ({
   reasonHint: null
 })
 
-const localPart = String.raw`[A-Za-z0-9!#$%&'*+/=?^_\`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_\`{|}~-]+)*\.?|"[^"\r\n]+"`
+const atext = String.raw`A-Za-z0-9!#$%&'*+/=?^_\`{|}~\u0080-\uffff-`
+const localPart = String.raw`[${atext}]+(?:\.[${atext}]+)*\.?|"[^"\r\n]+"`
 const domainPart = String.raw`(?:[A-Za-z0-9\u0080-\uffff](?:[A-Za-z0-9\u0080-\uffff-]{0,62})?\.)+[A-Za-z\u0080-\uffff][A-Za-z0-9\u0080-\uffff-]*|\[[0-9A-Fa-f:.IPv]+\]`
 /** An addr-spec as found in running text, without angle brackets. */
 export const addressPattern = new RegExp(`(?:${localPart})@(?:${domainPart})`, "g")

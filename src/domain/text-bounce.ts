@@ -78,7 +78,7 @@ const originalMarker = new RegExp(
       "message headers follow",
       "the header of the original message",
       "headers of the original message",
-      "(?:start of |begin |unsent message below|returned message)",
+      "(?:start of |begin )?(?:unsent|returned|undelivered) message(?: follows| below|:|\\s*-|\\s*$)",
       "forwarded message",
       "original message header",
       "copy of (?:your|the) message",
@@ -223,15 +223,42 @@ const decoration = /^[\s=*#_~+-]*$/
  * The explanation given for one recipient: from the first line that names it to the first line that names another
  * recipient, without boilerplate paragraphs and decoration lines.
  */
-const explanationOf = (lines: ReadonlyArray<string>, entries: ReadonlyArray<RecipientLine>, address: string) => {
-  const key = address.toLowerCase()
-  const first = entries.find((entry) => entry.address.toLowerCase() === key)
-  if (first === undefined) return ""
-  const next = entries.find((entry) => entry.line > first.line && entry.address.toLowerCase() !== key)
-  const block = [first.rest, ...lines.slice(first.line + 1, next?.line ?? lines.length)]
-    .filter((line) => !decoration.test(line) || line.trim() === "")
-    .join("\n")
-  return meaningfulText(block)
+/** Where each recipient's explanation starts and ends in the error section, computed once for all recipients. */
+const explanations = (lines: ReadonlyArray<string>, entries: ReadonlyArray<RecipientLine>) => {
+  const firstEntry = new Map<string, number>()
+  entries.forEach((entry, index) => {
+    const key = entry.address.toLowerCase()
+    if (!firstEntry.has(key)) firstEntry.set(key, index)
+  })
+  const mentionedOn = new Map<string, Array<number>>()
+  lines.forEach((line, index) => {
+    for (const address of findAddresses(line)) {
+      const key = address.toLowerCase()
+      mentionedOn.set(key, [...(mentionedOn.get(key) ?? []), index])
+    }
+  })
+  return (address: string): string => {
+    const key = address.toLowerCase()
+    const at = firstEntry.get(key)
+    if (at === undefined) return ""
+    const first = entries[at]!
+    let nextLine = lines.length
+    for (let index = at + 1; index < entries.length; index++) {
+      if (entries[index]!.address.toLowerCase() !== key) {
+        nextLine = entries[index]!.line
+        break
+      }
+    }
+    const block = lines
+      .slice(first.line, nextLine)
+      .filter((line) => !decoration.test(line) || line.trim() === "")
+      .join("\n")
+    const text = meaningfulText(block)
+    if (findEnhancedStatus(text) !== null) return text
+    // a session transcript gives the reply on a line of its own that names the recipient ("<<< 550 5.1.1 <a>...")
+    const mentions = (mentionedOn.get(key) ?? []).filter((index) => index < first.line).map((index) => lines[index]!)
+    return mentions.length === 0 ? text : oneLine([...mentions, text].join(" "))
+  }
 }
 
 /** The sentences of an error section that are not boilerplate, for bounces that name no recipient line. */
@@ -291,13 +318,16 @@ export const decodeTextBounce = (input: TextBounceInput, dialect: string): Extra
   addresses = [...new Map(addresses.map((address) => [address.toLowerCase(), address])).values()]
   const fallback = meaningfulText(section)
   const evidence = findEnhancedStatus(section) !== null || findReplyCode(section) !== null
+  // a mailer daemon's notice that names nobody for certain is still a bounce, for the operator to review
+  if (!certain && !evidence && !daemonFrom.test(input.from)) return null
+  const explanationOf = explanations(lines, recipientLines)
   const recipients =
     !certain && !evidence
       ? []
       : addresses.length === 0
         ? [found(null, fallback, null, dialect)]
         : addresses.map((address) => {
-            const own = explanationOf(lines, recipientLines, address)
+            const own = explanationOf(address)
             return found(address, own.length >= 8 ? own : fallback, null, dialect)
           })
   return { dialect, kind: "bounce", recipients, reportingMta: null, arrivalDate: null, originalEnvelopeId: null }

@@ -1,0 +1,260 @@
+/**
+ * Bounce mails written for the tests, one builder per standard form and dialect family. Each returns the bytes of
+ * a whole mail; line ends are CRLF unless asked otherwise.
+ */
+
+export interface Original {
+  readonly from: string
+  readonly to: string
+  readonly messageId: string
+  readonly subject?: string
+}
+
+const defaultOriginal: Original = {
+  from: "news@sender.example",
+  to: "alice@receiver.example",
+  messageId: "<20260101120000.1234@sender.example>",
+  subject: "Our newsletter"
+}
+
+export const crlf = (text: string): Buffer => Buffer.from(text.replace(/\r?\n/g, "\r\n"), "utf8")
+
+const originalHeaders = (original: Original) =>
+  `Return-Path: <${original.from}>
+From: Sender <${original.from}>
+To: <${original.to}>
+Subject: ${original.subject ?? "Our newsletter"}
+Message-ID: ${original.messageId}
+Date: Thu, 01 Jan 2026 12:00:00 +0000
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8`
+
+export interface DsnRecipient {
+  readonly address: string
+  readonly action?: string
+  readonly status: string
+  readonly diagnostic?: string
+  readonly remoteMta?: string
+  readonly addressType?: string
+}
+
+/** An RFC 3464 report as Postfix writes it: text part, delivery-status part, returned message. */
+export const postfixDsn = (options: {
+  readonly recipients: ReadonlyArray<DsnRecipient>
+  readonly original?: Original
+  readonly returned?: "message/rfc822" | "text/rfc822-headers" | "message/global"
+  readonly envelopeId?: string
+  readonly bounceTo?: string
+  readonly statusType?: "message/delivery-status" | "message/global-delivery-status"
+}): Buffer => {
+  const original = options.original ?? defaultOriginal
+  const returned = options.returned ?? "message/rfc822"
+  const groups = options.recipients
+    .map((recipient) =>
+      [
+        `Final-Recipient: ${recipient.addressType ?? "rfc822"}; ${recipient.address}`,
+        `Original-Recipient: rfc822;${recipient.address}`,
+        `Action: ${recipient.action ?? "failed"}`,
+        `Status: ${recipient.status}`,
+        recipient.remoteMta === undefined ? undefined : `Remote-MTA: dns; ${recipient.remoteMta}`,
+        recipient.diagnostic === undefined ? undefined : `Diagnostic-Code: smtp; ${recipient.diagnostic}`
+      ]
+        .filter((line) => line !== undefined)
+        .join("\n")
+    )
+    .join("\n\n")
+  const explanation = options.recipients
+    .map(
+      (recipient) => `<${recipient.address}>: host ${recipient.remoteMta ?? "mx.receiver.example"} said:
+    ${recipient.diagnostic ?? recipient.status} (in reply to RCPT TO command)`
+    )
+    .join("\n\n")
+  return crlf(`Return-Path: <>
+Delivered-To: ${options.bounceTo ?? original.from}
+From: MAILER-DAEMON@mta.sender.example (Mail Delivery System)
+Subject: Undelivered Mail Returned to Sender
+To: ${options.bounceTo ?? original.from}
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status;
+\tboundary="B0UND.1700000000/mta.sender.example"
+Message-Id: <20260101120001.AAAA@mta.sender.example>
+Date: Thu, 01 Jan 2026 12:00:01 +0000
+
+This is a MIME-encapsulated message.
+
+--B0UND.1700000000/mta.sender.example
+Content-Description: Notification
+Content-Type: text/plain; charset=us-ascii
+
+This is the mail system at host mta.sender.example.
+
+I'm sorry to have to inform you that your message could not
+be delivered to one or more recipients.
+
+${explanation}
+
+--B0UND.1700000000/mta.sender.example
+Content-Description: Delivery report
+Content-Type: ${options.statusType ?? "message/delivery-status"}
+
+Reporting-MTA: dns; mta.sender.example
+X-Postfix-Queue-ID: AAAA
+${options.envelopeId === undefined ? "" : `Original-Envelope-Id: ${options.envelopeId}\n`}Arrival-Date: Thu,  1 Jan 2026 12:00:00 +0000 (UTC)
+
+${groups}
+
+--B0UND.1700000000/mta.sender.example
+Content-Description: Undelivered Message
+Content-Type: ${returned}
+
+${originalHeaders(original)}
+${returned === "text/rfc822-headers" ? "" : "\nHello, this is the newsletter body.\n.leading dot line\n"}
+--B0UND.1700000000/mta.sender.example--
+`)
+}
+
+/** qmail-send's plain-text bounce. */
+export const qmailBounce = (recipient: string, reason: string, original: Original = defaultOriginal): Buffer =>
+  crlf(`Return-Path: <>
+Date: 1 Jan 2026 12:00:01 -0000
+From: MAILER-DAEMON@mx.receiver.example
+To: ${original.from}
+Subject: failure notice
+
+Hi. This is the qmail-send program at mx.receiver.example.
+I'm afraid I wasn't able to deliver your message to the following addresses.
+This is a permanent error; I've given up. Sorry it didn't work out.
+
+<${recipient}>:
+${reason}
+
+--- Below this line is a copy of the message.
+
+${originalHeaders(original)}
+
+Hello
+`)
+
+/** Exim's bounce with X-Failed-Recipients. */
+export const eximBounce = (recipients: ReadonlyArray<[string, string]>, original: Original = defaultOriginal): Buffer =>
+  crlf(`Return-path: <>
+Received: from mail by mx.relay.example with local (Exim 4.96)
+\tid 1abcde-000123-AB
+Date: Thu, 01 Jan 2026 12:00:01 +0000
+Message-Id: <E1abcde-000123-AB@mx.relay.example>
+X-Failed-Recipients: ${recipients.map(([address]) => address).join(", ")}
+Auto-Submitted: auto-replied
+From: Mail Delivery System <Mailer-Daemon@mx.relay.example>
+To: ${original.from}
+Subject: Mail delivery failed: returning message to sender
+
+This message was created automatically by mail delivery software.
+
+A message that you sent could not be delivered to one or more of its
+recipients. This is a permanent error. The following address(es) failed:
+
+${recipients.map(([address, reason]) => `  ${address}\n    ${reason}`).join("\n\n")}
+
+------ This is a copy of the message, including all the headers. ------
+
+${originalHeaders(original)}
+
+Hello
+`)
+
+/** Sendmail before DSNs (V5/V8 without a delivery-status part): a session transcript. */
+export const oldSendmailBounce = (recipient: string, original: Original = defaultOriginal): Buffer =>
+  crlf(`Return-Path: <MAILER-DAEMON@mx.relay.example>
+Date: Thu, 01 Jan 2026 12:00:01 +0000
+From: Mail Delivery Subsystem <MAILER-DAEMON@mx.relay.example>
+Subject: Returned mail: User unknown
+Message-Id: <202601011200.AAA00001@mx.relay.example>
+To: ${original.from}
+
+   ----- Transcript of session follows -----
+While talking to mx.receiver.example:
+>>> RCPT To:<${recipient}>
+<<< 550 5.1.1 <${recipient}>... User unknown
+550 <${recipient}>... User unknown
+
+   ----- Unsent message follows -----
+${originalHeaders(original)}
+
+Hello
+`)
+
+/** An RFC 5965 abuse report. */
+export const arfReport = (options: {
+  readonly feedbackType: string
+  readonly rcptTo?: string
+  readonly original?: Original
+}): Buffer => {
+  const original = options.original ?? defaultOriginal
+  return crlf(`From: <feedback@isp.example>
+To: <fbl@sender.example>
+Subject: FW: Our newsletter
+Date: Thu, 01 Jan 2026 13:00:00 +0000
+Message-ID: <fbl-0001@isp.example>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report;
+  boundary="part1_13d.2e68ed54_boundary"
+
+--part1_13d.2e68ed54_boundary
+Content-Type: text/plain; charset="US-ASCII"
+Content-Transfer-Encoding: 7bit
+
+This is an email abuse report for an email message received from IP
+192.0.2.1 on Thu, 01 Jan 2026 12:00:00 +0000.
+
+--part1_13d.2e68ed54_boundary
+Content-Type: message/feedback-report
+
+Feedback-Type: ${options.feedbackType}
+User-Agent: SomeGenerator/1.0
+Version: 1
+Original-Mail-From: <${original.from}>
+${options.rcptTo === undefined ? "" : `Original-Rcpt-To: <${options.rcptTo}>\n`}Arrival-Date: Thu, 01 Jan 2026 12:00:00 +0000
+Source-IP: 192.0.2.1
+Reported-Domain: sender.example
+
+--part1_13d.2e68ed54_boundary
+Content-Type: message/rfc822
+Content-Disposition: inline
+
+${originalHeaders(original)}
+
+Hello
+--part1_13d.2e68ed54_boundary--
+`)
+}
+
+/** An out-of-office reply. */
+export const autoReply = (options: {
+  readonly from: string
+  readonly subject: string
+  readonly headers?: string
+  readonly inReplyTo?: string
+}): Buffer =>
+  crlf(`From: Alice <${options.from}>
+To: news@sender.example
+Subject: ${options.subject}
+Date: Thu, 01 Jan 2026 12:05:00 +0000
+Message-ID: <auto-0001@receiver.example>
+${options.inReplyTo === undefined ? "" : `In-Reply-To: ${options.inReplyTo}\n`}${options.headers ?? ""}MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+
+I am away until Monday and will read your message when I am back.
+`)
+
+/** A plain, personal mail: not a bounce of any kind. */
+export const personalMail = (): Buffer =>
+  crlf(`From: Bob <bob@friend.example>
+To: news@sender.example
+Subject: Question about the undelivered parcel
+Date: Thu, 01 Jan 2026 12:05:00 +0000
+Message-ID: <personal-0001@friend.example>
+Content-Type: text/plain; charset=utf-8
+
+Hi, my parcel was not delivered yesterday. Can you check?
+`)
