@@ -9,7 +9,17 @@
  */
 import { bounceType, campaignReason, isExplicitReason, refinableReasons, type FailureClass } from "./reasons.js"
 import type { BounceType, CampaignReason, MailKind, Reason } from "./report.js"
-import { fallbackRules, primaryRules, reasonText, services, statusReasons, type Rule, type TextMatch } from "./rules.js"
+import {
+  fallbackRules,
+  messageFinalRules,
+  messageRefinableRules,
+  primaryRules,
+  reasonText,
+  services,
+  statusReasons,
+  type Rule,
+  type TextMatch
+} from "./rules.js"
 import { classOf, findEnhancedStatus, formatEnhancedStatus, parseEnhancedStatus } from "./status.js"
 import * as Option from "effect/Option"
 
@@ -175,9 +185,86 @@ const factsOf = (input: QualifyInput): Facts => {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Compiling rules into predicates, once.
+// Compiling rules into predicates, once. The built-in rules hold some 1,500 literal strings: an Aho-Corasick
+// automaton finds all of them in one pass over a diagnostic, so that a rule's text test is a few set lookups.
 
-type Test = (facts: Facts) => boolean
+/** Where each literal occurs in one diagnostic: literal id to start offsets, in increasing order. */
+type Occurrences = ReadonlyMap<number, ReadonlyArray<number>>
+
+class LiteralIndex {
+  private readonly ids = new Map<string, number>()
+  private readonly lengths: Array<number> = []
+  private readonly next: Array<Map<number, number>> = [new Map()]
+  private readonly fail: Array<number> = [0]
+  private readonly output: Array<Array<number>> = [[]]
+  private built = false
+
+  /** The id of a literal (lower case), registering it before `build`. */
+  id(literal: string): number {
+    let id = this.ids.get(literal)
+    if (id !== undefined) return id
+    if (this.built) throw new Error("LiteralIndex: literal registered after build")
+    id = this.lengths.length
+    this.ids.set(literal, id)
+    this.lengths.push(literal.length)
+    let node = 0
+    for (let i = 0; i < literal.length; i++) {
+      const c = literal.charCodeAt(i)
+      let child = this.next[node]!.get(c)
+      if (child === undefined) {
+        child = this.next.length
+        this.next.push(new Map())
+        this.fail.push(0)
+        this.output.push([])
+        this.next[node]!.set(c, child)
+      }
+      node = child
+    }
+    this.output[node]!.push(id)
+    return id
+  }
+
+  length(id: number): number {
+    return this.lengths[id]!
+  }
+
+  build(): void {
+    const queue: Array<number> = []
+    for (const child of this.next[0]!.values()) queue.push(child)
+    for (let head = 0; head < queue.length; head++) {
+      const node = queue[head]!
+      for (const [c, child] of this.next[node]!) {
+        let f = this.fail[node]!
+        while (f !== 0 && !this.next[f]!.has(c)) f = this.fail[f]!
+        const target = this.next[f]!.get(c)
+        this.fail[child] = target !== undefined && target !== child ? target : 0
+        this.output[child]!.push(...this.output[this.fail[child]!]!)
+        queue.push(child)
+      }
+    }
+    this.built = true
+  }
+
+  scan(text: string): Occurrences {
+    const found = new Map<number, Array<number>>()
+    let node = 0
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i)
+      while (node !== 0 && !this.next[node]!.has(c)) node = this.fail[node]!
+      node = this.next[node]!.get(c) ?? 0
+      for (const id of this.output[node]!) {
+        const start = i - this.lengths[id]! + 1
+        const list = found.get(id)
+        if (list === undefined) found.set(id, [start])
+        else list.push(start)
+      }
+    }
+    return found
+  }
+}
+
+/** A text test: over the diagnostic and, for built-in rules, the literals found in it. */
+type TextTest = (text: string, occurrences: () => Occurrences) => boolean
 
 const compilePattern = (source: string): RegExp | null => {
   try {
@@ -187,40 +274,67 @@ const compilePattern = (source: string): RegExp | null => {
   }
 }
 
-const compileText = (match: TextMatch): ((text: string) => boolean) => {
+/** Compiles a text match; with an index, literals are looked up in the scan instead of searched for. */
+const compileText = (match: TextMatch, index?: LiteralIndex): TextTest => {
   const strings = (match.any ?? []).map((s) => s.toLowerCase())
   const sequences = (match.sequences ?? []).map((sequence) => sequence.map((s) => s.toLowerCase()))
   const patterns = (match.patterns ?? []).map(compilePattern).filter((p): p is RegExp => p !== null)
   const unless = (match.unless ?? []).map((s) => s.toLowerCase())
-  return (text) => {
+  if (index === undefined) {
+    return (text) => {
+      if (text === "") return false
+      const found =
+        strings.some((s) => text.includes(s)) ||
+        sequences.some((sequence) => {
+          let at = 0
+          for (const part of sequence) {
+            const next = text.indexOf(part, at)
+            if (next < 0) return false
+            at = next + part.length
+          }
+          return true
+        }) ||
+        patterns.some((p) => p.test(text))
+      return found && !unless.some((s) => text.includes(s))
+    }
+  }
+  const anyIds = strings.filter((s) => s !== "").map((s) => index.id(s))
+  const sequenceIds = sequences.map((sequence) => sequence.filter((s) => s !== "").map((s) => index.id(s)))
+  const unlessIds = unless.filter((s) => s !== "").map((s) => index.id(s))
+  const inOrder = (ids: ReadonlyArray<number>, found: Occurrences): boolean => {
+    let at = 0
+    for (const id of ids) {
+      const start = found.get(id)?.find((position) => position >= at)
+      if (start === undefined) return false
+      at = start + index.length(id)
+    }
+    return true
+  }
+  return (text, occurrences) => {
     if (text === "") return false
-    const found =
-      strings.some((s) => text.includes(s)) ||
-      sequences.some((sequence) => {
-        let at = 0
-        for (const part of sequence) {
-          const next = text.indexOf(part, at)
-          if (next < 0) return false
-          at = next + part.length
-        }
-        return true
-      }) ||
+    const found = occurrences()
+    const matched =
+      anyIds.some((id) => found.has(id)) ||
+      sequenceIds.some((ids) => inOrder(ids, found)) ||
       patterns.some((p) => p.test(text))
-    return found && !unless.some((s) => text.includes(s))
+    return matched && !unlessIds.some((id) => found.has(id))
   }
 }
 
-const anyText = (matches: ReadonlyArray<TextMatch>): ((text: string) => boolean) => {
-  const tests = matches.map(compileText)
-  return (text) => tests.some((test) => test(text))
+const anyText = (matches: ReadonlyArray<TextMatch>, index?: LiteralIndex): TextTest => {
+  const tests = matches.map((match) => compileText(match, index))
+  return (text, occurrences) => tests.some((test) => test(text, occurrences))
 }
 
 const compileCode = (codePattern: string): ((code: string) => boolean) => {
-  const parts = codePattern.trim().split(".")
+  const pattern = codePattern.trim()
+  const parts = pattern.split(".")
   if (parts.length !== 3) {
     // a reply code pattern: three characters, '*' for any digit
-    return (code) => code.length === codePattern.length && [...codePattern].every((c, i) => c === "*" || c === code[i])
+    if (!pattern.includes("*")) return (code) => code === pattern
+    return (code) => code.length === pattern.length && [...pattern].every((c, i) => c === "*" || c === code[i])
   }
+  if (/^[\d.]+$/.test(pattern)) return (code) => code === pattern
   const matchers = parts.map((part): ((value: string) => boolean) => {
     if (part === "*") return () => true
     const range = /^(\d+)-(\d+)$/.exec(part)
@@ -236,40 +350,49 @@ const compileCode = (codePattern: string): ((code: string) => boolean) => {
   }
 }
 
+const memoLimit = 4096
+
+/** Any of several code patterns, remembered per code: the same few codes come back in every mailbox. */
 const anyCode = (patterns: ReadonlyArray<string>): ((code: string) => boolean) => {
   const tests = patterns.map(compileCode)
-  return (code) => code !== "" && tests.some((test) => test(code))
+  const memo = new Map<string, boolean>()
+  return (code) => {
+    if (code === "") return false
+    let result = memo.get(code)
+    if (result === undefined) {
+      result = tests.some((test) => test(code))
+      if (memo.size < memoLimit) memo.set(code, result)
+    }
+    return result
+  }
 }
 
 const upper = (values: ReadonlyArray<string>) => new Set(values.map((v) => v.trim().toUpperCase()))
 
+/** What a rule's test sees: the facts, and the literals of the built-in rules found in the diagnostic. */
+interface Subject {
+  readonly facts: Facts
+  readonly occurrences: () => Occurrences
+}
+
+type Test = (subject: Subject) => boolean
+
 /** Compiles a rule's match into one predicate; conditions that are not given do not constrain. */
-const compileRule = (rule: Rule): Test => {
+const compileRule = (rule: Rule, index?: LiteralIndex): Test => {
   const m = rule.match
-  const tests: Array<Test> = []
-  if (m.status) {
-    const test = anyCode(m.status)
-    tests.push((f) => test(f.status))
+  const tests: Array<(f: Facts) => boolean> = []
+  // the cheap, discrete conditions first
+  if (m.service) {
+    const names = new Set(m.service)
+    tests.push((f) => names.has(f.service))
   }
-  if (m.notStatus) {
-    const test = anyCode(m.notStatus)
-    tests.push((f) => !test(f.status))
+  if (m.hint) {
+    const hints = new Set<string>(m.hint)
+    tests.push((f) => f.hint !== null && hints.has(f.hint))
   }
-  if (m.statusReason) {
-    const reasons = new Set<string>(m.statusReason)
-    tests.push((f) => reasons.has(f.statusReason))
-  }
-  if (m.notStatusReason) {
-    const reasons = new Set<string>(m.notStatusReason)
-    tests.push((f) => !reasons.has(f.statusReason))
-  }
-  if (m.replyCode) {
-    const test = anyCode(m.replyCode)
-    tests.push((f) => test(f.replyCode))
-  }
-  if (m.notReplyCode) {
-    const test = anyCode(m.notReplyCode)
-    tests.push((f) => !test(f.replyCode))
+  if (m.diagnosticType) {
+    const types = upper(m.diagnosticType)
+    tests.push((f) => types.has(f.diagnosticType))
   }
   if (m.command) {
     const commands = upper(m.command)
@@ -283,22 +406,6 @@ const compileRule = (rule: Rule): Test => {
     const actions = new Set(m.action.map((a) => a.trim().toLowerCase()))
     tests.push((f) => actions.has(f.action))
   }
-  if (m.diagnosticType) {
-    const types = upper(m.diagnosticType)
-    tests.push((f) => types.has(f.diagnosticType))
-  }
-  if (m.hint) {
-    const hints = new Set<string>(m.hint)
-    tests.push((f) => f.hint !== null && hints.has(f.hint))
-  }
-  if (m.service) {
-    const names = new Set(m.service)
-    tests.push((f) => names.has(f.service))
-  }
-  if (m.remoteMta) {
-    const suffixes = m.remoteMta.map((s) => s.trim().toLowerCase())
-    tests.push((f) => f.remoteMta !== "" && suffixes.some((s) => f.remoteMta.endsWith(s)))
-  }
   if (m.hasStatus !== undefined) {
     const wanted = m.hasStatus
     tests.push((f) => (f.status !== "") === wanted)
@@ -307,34 +414,91 @@ const compileRule = (rule: Rule): Test => {
     const wanted = m.vagueStatus
     tests.push((f) => f.vagueStatus === wanted)
   }
+  if (m.statusReason) {
+    const reasons = new Set<string>(m.statusReason)
+    tests.push((f) => reasons.has(f.statusReason))
+  }
+  if (m.notStatusReason) {
+    const reasons = new Set<string>(m.notStatusReason)
+    tests.push((f) => !reasons.has(f.statusReason))
+  }
+  if (m.status) {
+    const test = anyCode(m.status)
+    tests.push((f) => test(f.status))
+  }
+  if (m.notStatus) {
+    const test = anyCode(m.notStatus)
+    tests.push((f) => !test(f.status))
+  }
+  if (m.replyCode) {
+    const test = anyCode(m.replyCode)
+    tests.push((f) => test(f.replyCode))
+  }
+  if (m.notReplyCode) {
+    const test = anyCode(m.notReplyCode)
+    tests.push((f) => !test(f.replyCode))
+  }
+  if (m.remoteMta) {
+    const suffixes = m.remoteMta.map((s) => s.trim().toLowerCase())
+    tests.push((f) => f.remoteMta !== "" && suffixes.some((s) => f.remoteMta.endsWith(s)))
+  }
   // text conditions last: they are the most expensive
+  const textTests: Array<(s: Subject) => boolean> = []
   if (m.text) {
-    const test = anyText(m.text)
-    tests.push((f) => test(f.text))
+    const test = anyText(m.text, index)
+    textTests.push((s) => test(s.facts.text, s.occurrences))
   }
   if (m.alsoText) {
-    const test = anyText(m.alsoText)
-    tests.push((f) => test(f.text))
+    const test = anyText(m.alsoText, index)
+    textTests.push((s) => test(s.facts.text, s.occurrences))
   }
   if (m.notText) {
-    const test = anyText(m.notText)
-    tests.push((f) => !test(f.text))
+    const test = anyText(m.notText, index)
+    textTests.push((s) => !test(s.facts.text, s.occurrences))
   }
-  return (facts) => tests.every((test) => test(facts))
+  return (subject) => {
+    for (const test of tests) if (!test(subject.facts)) return false
+    for (const test of textTests) if (!test(subject)) return false
+    return true
+  }
 }
 
 interface CompiledRule {
   readonly name: string
   readonly reason: Reason
+  readonly services: ReadonlySet<string> | undefined
   readonly test: Test
 }
 
-const compileRules = (rules: ReadonlyArray<Rule>): ReadonlyArray<CompiledRule> =>
-  rules.map((rule) => ({ name: rule.name, reason: rule.reason, test: compileRule(rule) }))
+const compileRules = (rules: ReadonlyArray<Rule>, index?: LiteralIndex): ReadonlyArray<CompiledRule> =>
+  rules.map((rule) => ({
+    name: rule.name,
+    reason: rule.reason,
+    services: rule.match.service === undefined ? undefined : new Set(rule.match.service),
+    test: compileRule(rule, index)
+  }))
 
-const compiledPrimary = compileRules(primaryRules)
-const compiledFallback = compileRules(fallbackRules)
-const vacationText = compileText(reasonText.vacation)
+/** The rules that can apply to a mail of `service`: the others are left out of the walk altogether. */
+const forService = (rules: ReadonlyArray<CompiledRule>): ((service: string) => ReadonlyArray<CompiledRule>) => {
+  const cache = new Map<string, ReadonlyArray<CompiledRule>>()
+  return (service) => {
+    let selected = cache.get(service)
+    if (selected === undefined) {
+      selected = rules.filter((rule) => rule.services === undefined || rule.services.has(service))
+      cache.set(service, selected)
+    }
+    return selected
+  }
+}
+
+const literals = new LiteralIndex()
+const compiledMessageFinal = compileRules(messageFinalRules, literals)
+const compiledPrimary = forService(compileRules(primaryRules, literals))
+const compiledMessageRefinable = compileRules(messageRefinableRules, literals)
+const compiledFallback = compileRules(fallbackRules, literals)
+const vacationText = compileText(reasonText.vacation, literals)
+literals.build()
+
 const compiledUserRules = new WeakMap<ReadonlyArray<Rule>, ReadonlyArray<CompiledRule>>()
 
 const userRulesOf = (rules: ReadonlyArray<Rule>): ReadonlyArray<CompiledRule> => {
@@ -346,8 +510,8 @@ const userRulesOf = (rules: ReadonlyArray<Rule>): ReadonlyArray<CompiledRule> =>
   return compiled
 }
 
-const firstMatch = (rules: ReadonlyArray<CompiledRule>, facts: Facts): CompiledRule | undefined => {
-  for (const rule of rules) if (rule.test(facts)) return rule
+const firstMatch = (rules: ReadonlyArray<CompiledRule>, subject: Subject): CompiledRule | undefined => {
+  for (const rule of rules) if (rule.test(subject)) return rule
   return undefined
 }
 
@@ -376,8 +540,11 @@ export const qualify = (input: QualifyInput, userRules: ReadonlyArray<Rule> = []
     rule
   })
 
+  let scanned: Occurrences | undefined
+  const subject: Subject = { facts, occurrences: () => (scanned ??= literals.scan(facts.text)) }
+
   if (userRules.length > 0) {
-    const matched = firstMatch(userRulesOf(userRules), facts)
+    const matched = firstMatch(userRulesOf(userRules), subject)
     if (matched !== undefined) return decide(matched.reason, matched.name)
   }
   switch (input.kind) {
@@ -389,16 +556,20 @@ export const qualify = (input: QualifyInput, userRules: ReadonlyArray<Rule> = []
       return decide("delivered", "kind.delivered")
   }
   if (facts.hint !== null && !refinableReasons.has(facts.hint)) return decide(facts.hint, "dialect")
+  const final = firstMatch(compiledMessageFinal, subject)
+  if (final !== undefined) return decide(final.reason, final.name)
 
-  const primary = firstMatch(compiledPrimary, facts)
+  const primary = firstMatch(compiledPrimary(facts.service), subject)
   if (primary !== undefined) return decide(primary.reason, primary.name)
   if (isExplicitReason(facts.hint)) return decide(facts.hint, "dialect")
+  const refinable = firstMatch(compiledMessageRefinable, subject)
+  if (refinable !== undefined) return decide(refinable.reason, refinable.name)
 
-  const fallback = firstMatch(compiledFallback, facts)
+  const fallback = firstMatch(compiledFallback, subject)
   if (fallback !== undefined) return decide(fallback.reason, fallback.name)
 
   if (delayed) return decide("expired", "action.delayed")
-  if (vacationText(facts.text)) return decide("vacation", "text.vacation")
+  if (vacationText(facts.text, subject.occurrences)) return decide("vacation", "text.vacation")
   if (facts.text !== "") return decide("onhold", "onhold")
   return decide("undefined", "undefined")
 }

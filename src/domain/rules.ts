@@ -1287,10 +1287,11 @@ const googleRules: ReadonlyArray<Rule> = [
 ]
 
 // Microsoft: the exact status (or a range of details) and a message (sisimai rhost/for-microsoft.go).
+// A status with a three-digit detail (5.7.509, 4.4.312) is Microsoft's own: such a rule needs no host to apply.
 const microsoft = (reason: Reason, entries: ReadonlyArray<readonly [string, string]>): Array<Rule> =>
   entries.map(([status, message], i) =>
     rule(`rhost.microsoft.${reason}.${i + 1}`, reason, {
-      service: ["Microsoft"],
+      ...(/\.\d{3}/.test(status) ? {} : { service: ["Microsoft"] }),
       status: [status],
       text: text(any(message))
     })
@@ -1920,6 +1921,228 @@ const serviceRules: ReadonlyArray<Rule> = [
 ]
 
 // ---------------------------------------------------------------------------------------------------------------
+// What MTAs and services write in their own bounces (sisimai lhost/via-*.go message tables). sisimai applies a table
+// only to the bounces of that MTA; the phrases below are specific enough to apply to any bounce. A phrase for a
+// reason that may be refined (userunknown, hostunknown, networkerror, systemerror, expired) acts like a dialect's
+// refinable finding: after the primary rules. The others decide before them, as a dialect's final finding does.
+
+const mtaMessages: ReadonlyArray<readonly [string, Reason, ReadonlyArray<string>]> = [
+  ["qmail", "hostunknown", ["sorry, i couldn't find any host "]],
+  ["qmail", "mesgtoobig", ["message size exceeds fixed maximum message size:"]],
+  [
+    "qmail",
+    "networkerror",
+    [
+      "sorry, i wasn't able to establish an smtp connection",
+      "sorry. although i'm listed as a best-preference mx or a for that host"
+    ]
+  ],
+  ["qmail", "notaccept", ["sorry, i couldn't find a mail exchanger or ip address"]],
+  ["qmail", "systemerror", ["bad interpreter: no such file or directory"]],
+  ["qmail", "systemfull", ["requested action not taken: mailbox unavailable (not enough free space)"]],
+  ["qmail", "userunknown", ["no mailbox here by that name"]],
+  ["qmail-ldap", "exceedlimit", ["the message exeeded the maximum size the user accepts"]],
+  [
+    "qmail-ldap",
+    "suspend",
+    [
+      "mailaddress is administrativly disabled",
+      "mailaddress is administrativley disabled",
+      "mailaddress is administratively disabled",
+      "mailaddress is administrativeley disabled"
+    ]
+  ],
+  [
+    "qmail-ldap",
+    "systemerror",
+    [
+      "automatic homedir creator crashed",
+      "illegal value in ldap attribute",
+      "ldap attribute is not given but mandatory",
+      "timeout while performing search on ldap server",
+      "too many results returned but needs to be unique",
+      "permanent error while executing qmail-forward",
+      "temporary error in automatic homedir creation",
+      "temporary error while executing qmail-forward",
+      "temporary failure in ldap lookup",
+      "unable to contact ldap server",
+      "unable to login into ldap server, bad credentials"
+    ]
+  ],
+  ["qmail", "blocked", [" but my name was rejected."]],
+  ["qmail", "expired", ["this message has been in the queue too long."]],
+  [
+    "exim",
+    "hostunknown",
+    ["all host address lookups failed permanently", "all relevant mx records point to non-existent hosts"]
+  ],
+  ["exim", "mailboxfull", ["mailbox is full", "error: quota exceed"]],
+  [
+    "exim",
+    "notaccept",
+    ["an mx or srv record indicated no smtp service", "no host found for existing smtp connection"]
+  ],
+  [
+    "exim",
+    "syntaxerror",
+    [
+      "angle-brackets nested too deep",
+      'expected word or "<"',
+      "domain missing in source-routed address",
+      "malformed address:"
+    ]
+  ],
+  [
+    "exim",
+    "systemerror",
+    ["delivery to file forbidden", "delivery to pipe forbidden", "local delivery failed", "lmtp error after "]
+  ],
+  ["exim", "contenterror", ['too many "received" headers']],
+  [
+    "exim",
+    "expired",
+    [
+      "retry timeout exceeded",
+      "no action is required on your part",
+      "retry time not reached for any host after a long failure period",
+      "all hosts have been failing for a long time and were last tried",
+      "delay reason: ",
+      "has been frozen",
+      "was frozen on arrival by "
+    ]
+  ],
+  ["exim", "mailererror", ["pipe to |"]],
+  [
+    "gmail",
+    "expired",
+    [
+      "dns error: could not contact dns servers",
+      "delivery to the following recipient has been delayed",
+      "the recipient server did not accept our requests to connect",
+      "message will be retried for "
+    ]
+  ],
+  ["gmail", "hostunknown", ["dns error: domain name not found", "dns error: dns server returned answer with no data"]],
+  ["opensmtpd", "expired", ["envelope expired"]],
+  ["opensmtpd", "securityerror", ["could not retrieve credentials"]],
+  ["opensmtpd", "hostunknown", ["invalid domain name", "domain does not exist"]],
+  [
+    "opensmtpd",
+    "networkerror",
+    [
+      "address family mismatch on destination mxs",
+      "all routes to destination blocked",
+      "bad dns lookup error code",
+      "could not retrieve source address",
+      "loop detected",
+      "network error on destination mxs",
+      "no valid route to remote mx",
+      "no valid route to destination",
+      "temporary failure in mx lookup"
+    ]
+  ],
+  [
+    "opensmtpd",
+    "notaccept",
+    ["destination seem to reject all mails", "no mx found for domain", "no mx found for destination"]
+  ],
+  ["dragonfly", "expired", ["could not deliver for the last "]],
+  ["dragonfly", "hostunknown", ["dns lookup failure: host "]],
+  ["gmx", "expired", ["delivery retry timeout exceeded"]],
+  ["einsundeins", "mesgtoobig", ["mail size limit exceeded"]],
+  ["zoho", "expired", ["host not reachable"]],
+  ["domino", "filtered", ["cannot route mail to user"]],
+  ["domino", "systemerror", ["several matches found in domino directory"]],
+  [
+    "domino",
+    "userunknown",
+    [
+      "not listed in domino directory",
+      "not listed in public name & address book",
+      "no se encuentra en el directorio de domino",
+      "non répertorié dans l'annuaire domino",
+      "domino ディレクトリには見つかりません"
+    ]
+  ],
+  ["ezweb", "expired", ["your message was not delivered within "]],
+  ["ezweb", "mailboxfull", ["the user(s) account is temporarily over quota"]],
+  ["ezweb", "suspend", ["the user(s) account is disabled.", "the user(s) account is temporarily limited."]],
+  ["googlegroups", "rejected", ["groups.google.com/support"]],
+  [
+    "googleworkspace",
+    "userunknown",
+    ["because the address couldn't be found. check for typos or unnecessary spaces and try again."]
+  ]
+]
+
+/** Microsoft Exchange 2003 error codes in parentheses after MSEXCH:. */
+const exchangeCodes: ReadonlyArray<readonly [string, Reason]> = [
+  ["000c05a6", "userunknown"],
+  ["000c0595", "filtered"],
+  ["00010256", "systemerror"],
+  ["000d06b5", "systemerror"],
+  ["00120270", "networkerror"],
+  ["00050311", "contenterror"],
+  ["000502cc", "contenterror"],
+  ["000b0981", "securityerror"]
+]
+
+const refinable = new Set<Reason>([
+  "undefined",
+  "onhold",
+  "systemerror",
+  "securityerror",
+  "expired",
+  "networkerror",
+  "hostunknown",
+  "userunknown"
+])
+
+const messageRules: Array<Rule> = [
+  ...mtaMessages.map(([mta, reason, messages]) => rule(`mta.${mta}.${reason}`, reason, { text: [{ any: messages }] })),
+  ...exchangeCodes.map(([code, reason]) =>
+    rule(`mta.exchange2003.${code}`, reason, { text: [{ sequences: [["msexch:", `(${code})`]] }] })
+  ),
+  // Gmail's "(state N)": the SMTP stage of the failure; a specific status code still decides (sisimai lhost/gmail)
+  ...(
+    [
+      ["6", "failedstarttls"],
+      ["8", "systemerror"],
+      ["9", "failedstarttls"],
+      ["12", "norelaying"],
+      ["13", "blocked"],
+      ["14", "userunknown"],
+      ["15", "filtered"],
+      ["17", "filtered"],
+      ["18", "filtered"]
+    ] as const
+  ).map(([state, reason]) =>
+    rule(`mta.gmail.state${state}`, reason, {
+      notStatus: ["*.1-9.1-999"],
+      text: [{ patterns: [`\\(state ${state}\\)`] }]
+    })
+  )
+]
+
+// Google Workspace: a DNS NXDOMAIN is an unknown host when permanent, a network error when temporary
+messageRules.push(
+  rule("mta.googleworkspace.hostunknown", "hostunknown", {
+    status: ["5.*.*"],
+    text: [{ any: [" responded with code nxdomain", "domain name not found"] }]
+  }),
+  rule("mta.googleworkspace.networkerror", "networkerror", {
+    notStatus: ["5.*.*"],
+    notReplyCode: ["5**"],
+    text: [{ any: [" had no relevant answers.", " responded with code nxdomain"] }]
+  })
+)
+
+/** Phrases of MTAs that decide as a dialect's final finding would. */
+export const messageFinalRules: ReadonlyArray<Rule> = messageRules.filter((r) => !refinable.has(r.reason))
+/** Phrases of MTAs that decide as a dialect's refinable finding would. */
+export const messageRefinableRules: ReadonlyArray<Rule> = messageRules.filter((r) => refinable.has(r.reason))
+
+// ---------------------------------------------------------------------------------------------------------------
 // The probes: sisimai reason/find.go, classorder[0], each reason's ProbesInto in order. They run only on SMTP
 // diagnostics (or when the type is unknown).
 
@@ -2050,17 +2273,6 @@ const fallbackOrder: ReadonlyArray<Reason> = [
   "securityerror",
   "mailererror"
 ]
-
-const refinable = new Set<Reason>([
-  "undefined",
-  "onhold",
-  "systemerror",
-  "securityerror",
-  "expired",
-  "networkerror",
-  "hostunknown",
-  "userunknown"
-])
 
 export const fallbackRules: ReadonlyArray<Rule> = [
   // A status whose reason is final decides now (on SMTP diagnostics).
