@@ -167,7 +167,7 @@ const factsOf = (input: QualifyInput): Facts => {
   const status = canonicalStatus(input.status)
   const statusReason = statusReasons.get(status) ?? ""
   const diagnosticType = (input.diagnosticType ?? "").trim().toUpperCase()
-  const smtp = diagnosticType === "" || diagnosticType === "SMTP"
+  const smtp = diagnosticType !== "X-UNIX"
   const remoteMta = hostOf(input.remoteMta) || (hostInText.exec(text)?.[1] ?? "")
   return {
     text,
@@ -393,6 +393,10 @@ const compileRule = (rule: Rule, index?: LiteralIndex): Test => {
   if (m.diagnosticType) {
     const types = upper(m.diagnosticType)
     tests.push((f) => types.has(f.diagnosticType))
+  }
+  if (m.notDiagnosticType) {
+    const types = upper(m.notDiagnosticType)
+    tests.push((f) => !types.has(f.diagnosticType))
   }
   if (m.command) {
     const commands = upper(m.command)

@@ -48,8 +48,9 @@ export const RuleMatch = Schema.Struct({
   notCommand: Schema.optional(Strings),
   /** Action: failed, delayed, ... */
   action: Schema.optional(Strings),
-  /** the Diagnostic-Code type (SMTP, X-UNIX, ...); "" when absent */
+  /** the Diagnostic-Code type (SMTP, X-UNIX, X-POSTFIX, ...); "" when absent */
   diagnosticType: Schema.optional(Strings),
+  notDiagnosticType: Schema.optional(Strings),
   /** the reason a dialect decoder proposed */
   hint: Schema.optional(Schema.Array(Reason)),
   /** the mail service of the remote side (see `services`) */
@@ -1013,7 +1014,8 @@ const pattern = (...patterns: ReadonlyArray<string>): TextMatch => ({ patterns }
 
 /** The SMTP commands sent before DATA: a filter reading the message cannot have answered them (sisimai). */
 const beforeData = ["CONN", "EHLO", "HELO", "MAIL", "RCPT"]
-const smtpDiagnostic = ["SMTP", ""]
+/** Diagnostics that are no SMTP reply: the exit status of a local program (RFC 3464 section 2.3.6). */
+const notSmtp = ["X-UNIX"]
 
 /** Local delivery agents and what their errors say (sisimai lda/lib.go). */
 const localAgents: ReadonlyArray<{
@@ -2147,7 +2149,7 @@ export const messageRefinableRules: ReadonlyArray<Rule> = messageRules.filter((r
 // diagnostics (or when the type is unknown).
 
 const probe = (name: string, reason: Reason, match: Match): Rule =>
-  rule(name, reason, { ...match, diagnosticType: smtpDiagnostic })
+  rule(name, reason, { ...match, notDiagnosticType: notSmtp })
 
 const t = reasonText
 const probeRules: ReadonlyArray<Rule> = [
@@ -2236,8 +2238,6 @@ const probeRules: ReadonlyArray<Rule> = [
  */
 export const primaryRules: ReadonlyArray<Rule> = [
   rule("status.delivered", "delivered", { status: ["2.*.*"] }),
-  // RFC 3464 section 2.3.6: an X-Unix diagnostic is the exit status of a local delivery program
-  rule("diagnostic.mailererror", "mailererror", { diagnosticType: ["X-UNIX"] }),
   ...ldaRules,
   ...googleRules,
   ...microsoftRules,
@@ -2285,6 +2285,9 @@ export const fallbackRules: ReadonlyArray<Rule> = [
       text: text((reasonText as Partial<Record<Reason, TextMatch>>)[reason]!)
     })
   ),
+  // RFC 3464 section 2.3.6: an X-Unix diagnostic is the exit status of a local delivery program; unless its text
+  // said more, that program failed (sisimai's Sendmail decoder says so before the status code's reason)
+  rule("diagnostic.mailererror", "mailererror", { diagnosticType: notSmtp }),
   ...[...statusReasons].map(([code, reason]) => statusRule(code, reason, true)),
   rule("class.contenterror", "contenterror", { vagueStatus: true, status: ["4.6.*", "5.6.*"] }),
   rule("class.securityerror", "securityerror", { vagueStatus: true, status: ["4.7.*", "5.7.*"] }),

@@ -169,6 +169,52 @@ describe("qualify: texts of the main MTA families", () => {
     assert.strictEqual(reasonOf('procmail: Couldn\'t create "/var/mail/ann"').reason, "mailererror")
   })
 
+  it("qmail: its own phrases decide, a rejected HELO is a block", () => {
+    const qmail = (text: string) => qualify({ ...failure(text), status: null, replyCode: null, action: null })
+    assert.strictEqual(qmail("Sorry, I couldn't find a mail exchanger or IP address. (#5.4.4)").reason, "notaccept")
+    assert.strictEqual(
+      qmail("Connected to 192.0.2.5 but my name was rejected. Remote host said: 501 5.0.0 Invalid domain").reason,
+      "blocked"
+    )
+    const slow = qmail("Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)")
+    assert.deepStrictEqual([slow.reason, slow.rule], ["networkerror", "mta.qmail.networkerror"])
+  })
+
+  it("Exim: retry timeouts expire, frozen messages expire, a full mailbox is full", () => {
+    assert.strictEqual(reasonOf("retry timeout exceeded", { status: "5.0.0" }).reason, "expired")
+    assert.strictEqual(reasonOf("mailbox is full: retry timeout exceeded", { status: "5.0.0" }).reason, "mailboxfull")
+    assert.strictEqual(reasonOf("malformed address: <a@b.example> may not follow c@d.example").reason, "syntaxerror")
+  })
+
+  it("Gmail: the (state N) of its old notices, unless a specific status says more", () => {
+    const header = "The error that the other server returned was: 554 554 5.7.0 Header error (state 18)."
+    assert.strictEqual(reasonOf(header).reason, "filtered")
+    const full = "The error that the other server returned was: 550 550 5.2.2 <a@b.example>... Mailbox Full (state 14)."
+    assert.strictEqual(reasonOf(full).reason, "mailboxfull")
+  })
+
+  it("Google Workspace: NXDOMAIN is an unknown host when permanent, a network error when temporary", () => {
+    const nxdomain = "DNS Error: 1234 DNS type 'mx' lookup of example.invalid responded with code NXDOMAIN"
+    assert.strictEqual(reasonOf(nxdomain, { status: "5.0.0" }).reason, "hostunknown")
+    assert.strictEqual(reasonOf(nxdomain, { status: "4.0.0" }).reason, "networkerror")
+  })
+
+  it("Microsoft's three-digit status details apply without knowing the host", () => {
+    assert.strictEqual(reasonOf("550 5.4.312 Message expired, DNS query failed").reason, "networkerror")
+    assert.strictEqual(
+      reasonOf("550 5.7.509 Access denied, sending domain does not pass DMARC verification").reason,
+      "authfailure"
+    )
+  })
+
+  it("X-Unix diagnostics: the text first, then a mailer error", () => {
+    const quota = qualify({
+      ...failure("/var/mail/ann/Maildir/tmp/1.a: Disk quota exceeded"),
+      diagnosticType: "x-unix"
+    })
+    assert.strictEqual(quota.reason, "mailboxfull")
+  })
+
   it("X-Unix diagnostics of a failed pipe are mailer errors", () => {
     const q = qualify({ ...failure("exit 75"), status: "5.3.0", diagnosticType: "X-Unix" })
     assert.strictEqual(q.reason, "mailererror")
