@@ -1,15 +1,9 @@
+import type { TokenVerifier } from "./codec.js"
 import { findAddresses } from "./extraction.js"
 import type { MimeEntity } from "./mail.js"
 import { type Correlation, noCorrelation, type SignedIds } from "./report.js"
 
-/** Verifies our own signed tokens; built from the signing keys by the codec. */
-export interface TokenVerifier {
-  /** the ids of a Message-ID that our codec signed and that verifies, or null */
-  readonly messageId: (value: string) => SignedIds | null
-  /** the ids of a VERP address that our codec signed and that verifies, or null */
-  readonly verp: (address: string) => SignedIds | null
-}
-
+/** For a decoder without signing keys: nothing verifies. */
 export const noVerifier: TokenVerifier = { messageId: () => null, verp: () => null }
 
 /** Everything in a bounce that may tie it to the message that was sent. */

@@ -1,7 +1,9 @@
 import { decodeAmazonSes, sesOriginalMessageId } from "./amazon-ses.js"
 import { decodeFeedbackReport, decodeHotmailComplaint, findFeedbackReport } from "./arf.js"
 import { decodeAutoReply } from "./autoreply.js"
-import { bounceAddresses, correlate, noVerifier, type TokenVerifier } from "./correlate.js"
+import * as Option from "effect/Option"
+import { findStampHeader, type TokenVerifier } from "./codec.js"
+import { bounceAddresses, correlate, noVerifier } from "./correlate.js"
 import { decodeDeliveryStatus, findDeliveryStatus } from "./dsn.js"
 import { cleanAddress, type Extraction, type FoundRecipient, findAddresses, oneLine } from "./extraction.js"
 import { findEntities, type MimeEntity } from "./mail.js"
@@ -112,10 +114,8 @@ const originalMessageId = (
 
 const stampIn = (original: MimeEntity | undefined, body: string, name: string | undefined): string | null => {
   if (name === undefined) return null
-  const fromHeaders = original?.header(name)
-  if (fromHeaders !== undefined) return fromHeaders.trim() || null
-  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
-  return new RegExp(`^[ \\t>]*${escaped}[ \\t]*:[ \\t]*(\\S+)`, "im").exec(body)?.[1] ?? null
+  const found = original === undefined ? Option.none() : findStampHeader(original.headers, name)
+  return Option.getOrNull(Option.isSome(found) ? found : findStampHeader(body, name))
 }
 
 /** Addresses that cannot be a failed recipient: whoever the bounce went to and whoever sent the original. */
