@@ -68,6 +68,8 @@ const recipientFromGroup = (
   found.status = preferStatus(status, diagnostic === null ? null : findEnhancedStatus(diagnostic), found.replyCode)
   found.diagnostic = diagnostic
   found.diagnosticType = diagnosticType
+  // "X-Unix" diagnostics carry the exit status of a local delivery program (a pipe or filter), not an SMTP reply
+  if (diagnosticType === "x-unix") found.reasonHint = "mailererror"
   found.remoteMta = mtaField(group.get("remote-mta"))
   found.reportingMta = mtaField(group.get("reporting-mta") ?? message.get("reporting-mta"))
   found.lastAttemptDate = group.get("last-attempt-date") ?? null

@@ -327,7 +327,8 @@ export const decodeTextBounce = (input: TextBounceInput, dialect: string): Extra
       : addresses.length === 0
         ? [found(null, fallback, null, dialect)]
         : addresses.map((address) => {
-            const own = explanationOf(address)
+            // a recipient found only in a weak form has no block of its own: the whole explanation is its
+            const own = weak ? "" : explanationOf(address)
             return found(address, own.length >= 8 ? own : fallback, null, dialect)
           })
   return { dialect, kind: "bounce", recipients, reportingMta: null, arrivalDate: null, originalEnvelopeId: null }
