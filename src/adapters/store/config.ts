@@ -6,8 +6,8 @@ import { defaultSettings, type StoreSettings } from "./store.js"
 
 const days = (name: string, fallback: number, description: string) =>
   Config.integer(name).pipe(
-    Config.withDefault(fallback),
     Config.validate({ message: "must be a positive number", validation: (n) => n > 0 }),
+    Config.withDefault(fallback),
     Config.withDescription(description)
   )
 
@@ -23,13 +23,13 @@ const guard = defaultQuarantinePolicy.outageGuard
 export const quarantinePolicyConfig: Config.Config<QuarantinePolicy> = Config.nested(
   Config.all({
     errorThreshold: Config.integer("ERROR_THRESHOLD").pipe(
-      Config.withDefault(defaultQuarantinePolicy.errorThreshold),
       Config.validate({ message: "must be at least 1", validation: (n) => n >= 1 }),
+      Config.withDefault(defaultQuarantinePolicy.errorThreshold),
       Config.withDescription("Counted errors that quarantine an address.")
     ),
     errorSpacingHours: Config.integer("ERROR_SPACING_HOURS").pipe(
-      Config.withDefault(defaultQuarantinePolicy.errorSpacingHours),
       Config.validate({ message: "must not be negative", validation: (n) => n >= 0 }),
+      Config.withDefault(defaultQuarantinePolicy.errorSpacingHours),
       Config.withDescription("Two errors of an address count separately only this many hours apart.")
     ),
     counterResetDays: days(
@@ -73,8 +73,8 @@ export const quarantinePolicyConfig: Config.Config<QuarantinePolicy> = Config.ne
         windowHours: days("WINDOW_HOURS", guard.windowHours, "Hours over which sends and hard bounces are compared."),
         minSends: days("MIN_SENDS", guard.minSends, "Below this many sends in the window the share rule is off."),
         hardBounceShare: Config.number("HARD_BOUNCE_SHARE").pipe(
-          Config.withDefault(guard.hardBounceShare),
           Config.validate({ message: "must be between 0 and 1", validation: (n) => n >= 0 && n <= 1 }),
+          Config.withDefault(guard.hardBounceShare),
           Config.withDescription("Hard bounces above this share of the window's sends make a domain suspect.")
         ),
         hardBouncesPerHour: days(
@@ -117,8 +117,8 @@ export const storeSettingsConfig: Config.Config<StoreSettings> = Config.all({
       "Days the hourly per-domain counters are kept."
     ),
     recentRecipientDays: Config.integer("RECENT_RECIPIENT_DAYS").pipe(
-      Config.withDefault(defaultSettings.recentRecipientDays),
       Config.validate({ message: "must not be negative", validation: (n) => n >= 0 }),
+      Config.withDefault(defaultSettings.recentRecipientDays),
       Config.withDescription('Days the "same recipient, sent recently" correlation looks back (0: never guess).')
     )
   }).pipe(Config.nested("STORE"))

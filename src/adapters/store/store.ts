@@ -4,6 +4,8 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
@@ -113,6 +115,8 @@ export interface SentMessageInput {
 export type OperatorAction = "release" | "allow" | "deny" | "confirm"
 
 export interface MaintenanceReport {
+  /** when the run started (Clock time) */
+  readonly at: number
   readonly transitions: number
   readonly archivePurged: number
   readonly sentPurged: number
@@ -150,6 +154,8 @@ export class Store extends Context.Tag("rebound/Store/Store")<
     readonly reviewText: (textKey: string, review: ReviewStatus, actor: Actor) => Effect.Effect<boolean, StoreError>
     /** The daily job: timed releases, counter resets, and retention of the archive, sent messages and statistics. */
     readonly maintenance: Effect.Effect<MaintenanceReport, StoreError>
+    /** The report of the last maintenance run, if any (for health checks, and for tests to wait on the job). */
+    readonly lastMaintenance: Effect.Effect<Option.Option<MaintenanceReport>>
     /** Runs `maintenance` now and then every 24 hours on Effect's Clock (fork it, or use `layerDailyJob`). */
     readonly runDaily: Effect.Effect<never, StoreError>
   }
@@ -660,6 +666,7 @@ export const make = (options: Partial<StoreSettings> = {}) =>
       return yield* qualificationLog.review(textKey, review, actor, now)
     })
 
+    const lastRun = yield* Ref.make(Option.none<MaintenanceReport>())
     const maintenance = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       let transitions = 0
@@ -673,7 +680,8 @@ export const make = (options: Partial<StoreSettings> = {}) =>
       const archivePurged = yield* archive.purge(now - settings.archiveRetentionDays * DAY)
       const sentPurged = yield* sentMessages.purge(now - settings.sentRetentionDays * DAY)
       const domainRowsPurged = yield* domainStats.purge(hourOf(now - settings.domainStatsRetentionDays * DAY))
-      const report: MaintenanceReport = { transitions, archivePurged, sentPurged, domainRowsPurged }
+      const report: MaintenanceReport = { at: now, transitions, archivePurged, sentPurged, domainRowsPurged }
+      yield* Ref.set(lastRun, Option.some(report))
       yield* Effect.logInfo("store maintenance done").pipe(Effect.annotateLogs({ ...report }))
       return report
     }).pipe(Effect.withSpan("Store.maintenance"))
@@ -694,6 +702,7 @@ export const make = (options: Partial<StoreSettings> = {}) =>
       bulk,
       reviewText,
       maintenance,
+      lastMaintenance: Ref.get(lastRun),
       runDaily
     })
   })
