@@ -93,11 +93,14 @@ export class Pop3Connection {
     this.notify()
   }
 
+  private readonly timeoutMillis: number
+
   private constructor(
     socket: net.Socket,
     readonly options: ConnectionOptions
   ) {
     this.socket = socket
+    this.timeoutMillis = Duration.toMillis(options.commandTimeout)
     this.secureTransport = options.implicitTls
     this.attach(socket)
   }
@@ -222,16 +225,21 @@ export class Pop3Connection {
           )
         )
       }
-      return Effect.async<void>((resume) => {
-        this.wake = () => resume(Effect.void)
+      // A plain timer: Effect.timeoutFail forks a fiber per wait, which costs more than the wait on loopback.
+      return Effect.async<void, MailboxError>((resume) => {
+        const timer = setTimeout(() => {
+          this.wake = undefined
+          resume(Effect.fail(this.break(this.timeoutError(what))))
+        }, this.timeoutMillis)
+        this.wake = () => {
+          clearTimeout(timer)
+          resume(Effect.void)
+        }
         return Effect.sync(() => {
+          clearTimeout(timer)
           this.wake = undefined
         })
-      }).pipe(
-        Effect.timeoutFail({ duration: this.options.commandTimeout, onTimeout: () => this.timeoutError(what) }),
-        Effect.tapError((error) => Effect.sync(() => this.break(error))),
-        Effect.zipRight(this.nextChunk(what))
-      )
+      }).pipe(Effect.zipRight(this.nextChunk(what)))
     })
 
   private unread(rest: Uint8Array) {
@@ -240,23 +248,15 @@ export class Pop3Connection {
     this.queued += rest.length
   }
 
-  /** Writes bytes; resolves once they are handed to the kernel. */
+  /**
+   * Queues a command line on the socket. Commands are small, so there is no waiting for the kernel: a failed write
+   * surfaces as a socket error on the next read.
+   */
   readonly write = (data: string): Effect.Effect<void, MailboxError> =>
     Effect.suspend(() => {
       if (this.failure !== undefined) return Effect.fail(this.failure)
-      return Effect.async<void, MailboxError>((resume) => {
-        this.socket.write(data, "utf8", (error) => {
-          if (error === undefined || error === null) resume(Effect.void)
-          else
-            resume(
-              Effect.fail(
-                this.break(
-                  new MailboxError({ reason: "Closed", message: `cannot write: ${error.message}`, cause: error })
-                )
-              )
-            )
-        })
-      })
+      this.socket.write(data, "utf8")
+      return Effect.void
     })
 
   /** One line without its line end (CRLF, or a bare LF), as latin1 text; longer than maxLineLength breaks. */
