@@ -132,25 +132,32 @@ const notRecipients = (root: MimeEntity, original: MimeEntity | undefined): Set<
   return new Set(addresses.map((address) => address.toLowerCase()))
 }
 
-/** The explanation the human-readable part gives for one recipient of a DSN. */
-const explanationFor =
-  (body: string) =>
-  (recipient: string | null): string | null => {
+/** The explanation the human-readable part gives for each recipient of a DSN, indexed once per mail. */
+const explanationFor = (body: string) => {
+  let index: { readonly lines: ReadonlyArray<string>; readonly firstLine: ReadonlyMap<string, number> } | undefined
+  return (recipient: string | null): string | null => {
     if (recipient === null) return null
-    const section = errorSection(body)
-    const lines = section.split("\n")
-    const at = lines.findIndex((line) => line.toLowerCase().includes(recipient.toLowerCase()))
-    if (at === -1) return null
-    const parts: Array<string> = [lines[at]!.slice(lines[at]!.toLowerCase().indexOf(recipient.toLowerCase()))]
-    for (let index = at + 1; index < lines.length && lines[index]!.trim() !== ""; index++) parts.push(lines[index]!)
-    const text = oneLine(
-      parts
-        .join(" ")
-        .slice(recipient.length)
-        .replace(/^[>:\s]+/, "")
-    )
+    if (index === undefined) {
+      const lines = errorSection(body).split("\n")
+      const firstLine = new Map<string, number>()
+      lines.forEach((line, at) => {
+        for (const address of findAddresses(line)) {
+          const key = address.toLowerCase()
+          if (!firstLine.has(key)) firstLine.set(key, at)
+        }
+      })
+      index = { lines, firstLine }
+    }
+    const { lines, firstLine } = index
+    const key = recipient.toLowerCase()
+    const at = firstLine.get(key)
+    if (at === undefined) return null
+    const parts: Array<string> = [lines[at]!.slice(lines[at]!.toLowerCase().indexOf(key) + key.length)]
+    for (let next = at + 1; next < lines.length && lines[next]!.trim() !== ""; next++) parts.push(lines[next]!)
+    const text = oneLine(parts.join(" ").replace(/^[>:\s]+/, ""))
     return text.length >= 8 ? text : null
   }
+}
 
 const embeddedReport = /^Content-Type:[ \t]*(?:multipart\/report|message\/(?:global-)?delivery-status)/im
 const headerOrContinuation = /^(?:[!-9;-~]+:|[ \t]+\S|From )/
@@ -250,7 +257,11 @@ export const decodeBounce = (mail: MimeEntity, options: DecodeOptions = {}): Bou
         action: found.action,
         reasonHint: found.reasonHint,
         feedbackType: found.feedbackType,
-        remoteMta: found.remoteMta
+        remoteMta: found.remoteMta,
+        command: found.command,
+        diagnosticType: found.diagnosticType,
+        recipient: found.recipient,
+        reportingMta: found.reportingMta ?? extraction?.reportingMta ?? null
       },
       options.rules
     )

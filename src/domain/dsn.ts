@@ -2,6 +2,7 @@ import { cleanAddress, emptyRecipient, type Extraction, type FoundRecipient, one
 import { decodeUtf8AddressEscapes, type FieldGroup, parseFieldGroups, stripComments, typedValue } from "./fields.js"
 import { findEntities, type MimeEntity } from "./mail.js"
 import type { MailKind } from "./report.js"
+import { findSmtpCommand } from "./qualify.js"
 import { findEnhancedStatus, findReplyCode, preferStatus } from "./status.js"
 
 const statusTypes = new Set(["message/delivery-status", "message/global-delivery-status", "text/delivery-status"])
@@ -59,7 +60,8 @@ const recipientFromGroup = (
     diagnosticType = type
     diagnostic = oneLine(text) || null
   }
-  if (diagnostic === null || !/[A-Za-z]{3}/.test(diagnostic)) diagnostic = humanText(recipient) ?? diagnostic
+  const explanation = humanText(recipient)
+  if (diagnostic === null || !/[A-Za-z]{3}/.test(diagnostic)) diagnostic = explanation ?? diagnostic
   const found = emptyRecipient(kindOfAction(action, status))
   found.recipient = recipient
   found.originalRecipient = original
@@ -68,6 +70,7 @@ const recipientFromGroup = (
   found.status = preferStatus(status, diagnostic === null ? null : findEnhancedStatus(diagnostic), found.replyCode)
   found.diagnostic = diagnostic
   found.diagnosticType = diagnosticType
+  found.command = findSmtpCommand(diagnostic ?? "") || findSmtpCommand(explanation ?? "") || null
   // "X-Unix" diagnostics carry the exit status of a local delivery program (a pipe or filter), not an SMTP reply
   if (diagnosticType === "x-unix") found.reasonHint = "mailererror"
   found.remoteMta = mtaField(group.get("remote-mta"))

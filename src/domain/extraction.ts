@@ -10,6 +10,8 @@ export interface FoundRecipient {
   replyCode: string | null
   diagnostic: string | null
   diagnosticType: string | null
+  /** the SMTP command the failure answered (RCPT, DATA, ...), when the mail says */
+  command: string | null
   remoteMta: string | null
   reportingMta: string | null
   lastAttemptDate: string | null
@@ -38,6 +40,7 @@ export const emptyRecipient = (kind: MailKind): FoundRecipient => ({
   replyCode: null,
   diagnostic: null,
   diagnosticType: null,
+  command: null,
   remoteMta: null,
   reportingMta: null,
   lastAttemptDate: null,

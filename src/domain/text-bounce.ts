@@ -8,6 +8,7 @@ import {
   oneLine
 } from "./extraction.js"
 import type { Reason } from "./report.js"
+import { findSmtpCommand } from "./qualify.js"
 import { findEnhancedStatus, findReplyCode } from "./status.js"
 
 /** What the text decoder reads of a mail that has no machine-readable report. */
@@ -270,19 +271,14 @@ const meaningfulText = (section: string): string =>
       .join(" ")
   )
 
-const found = (
-  address: string | null,
-  diagnostic: string,
-  reasonHint: Reason | null,
-  dialect: string
-): FoundRecipient => {
+const found = (address: string | null, diagnostic: string, context: string): FoundRecipient => {
   const recipient = emptyRecipient("bounce")
   recipient.recipient = address
   recipient.diagnostic = diagnostic === "" ? null : diagnostic
   recipient.status = diagnostic === "" ? null : findEnhancedStatus(diagnostic)
   recipient.replyCode = diagnostic === "" ? null : findReplyCode(diagnostic)
-  recipient.reasonHint = reasonHint
-  recipient.diagnosticType = dialect === "text" ? null : "text"
+  // a session transcript names the command ("<<< 550 ..." after ">>> DATA") apart from the reply
+  recipient.command = findSmtpCommand(diagnostic) || findSmtpCommand(context) || null
   return recipient
 }
 
@@ -325,11 +321,11 @@ export const decodeTextBounce = (input: TextBounceInput, dialect: string): Extra
     !certain && !evidence
       ? []
       : addresses.length === 0
-        ? [found(null, fallback, null, dialect)]
+        ? [found(null, fallback, section)]
         : addresses.map((address) => {
             // a recipient found only in a weak form has no block of its own: the whole explanation is its
             const own = weak ? "" : explanationOf(address)
-            return found(address, own.length >= 8 ? own : fallback, null, dialect)
+            return found(address, own.length >= 8 ? own : fallback, addresses.length === 1 ? section : "")
           })
   return { dialect, kind: "bounce", recipients, reportingMta: null, arrivalDate: null, originalEnvelopeId: null }
 }
