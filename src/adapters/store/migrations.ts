@@ -2,6 +2,7 @@ import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import { StoreError } from "./errors.js"
+import { webhookOutbox } from "./migrations-outbox.js"
 
 const initial = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
@@ -175,7 +176,8 @@ const initial = Effect.gen(function* () {
 
 /** The schema, one migration per change; never edit a published migration, add the next one. */
 export const migrations = Migrator.fromRecord({
-  "1_initial": initial
+  "1_initial": initial,
+  "2_webhook_outbox": webhookOutbox
 })
 
 /** Brings the database up to the latest migration (PostgreSQL serialises concurrent runs with a table lock). */
