@@ -2175,10 +2175,12 @@ const probeRules: ReadonlyArray<Rule> = [
     statusReason: ["userunknown"],
     notText: text(t.norelaying, t.blocked, t.mailboxfull, t.hasmoved, t.rejected, t.notaccept)
   }),
-  // sisimai requires RCPT here; when no command is known, a refusal of the address is most likely a RCPT reply
+  // Only a reply to RCPT says for certain that the address does not exist (sisimai UserUnknown): after DATA, or
+  // when the bounce does not say which command failed, the same words come from a filter that read the message,
+  // and text.filtered below decides. A hard bounce quarantines the address, so it needs that certainty.
   probe("text.userunknown", "userunknown", {
     notStatusReason: ["userunknown", "suspend"],
-    command: ["RCPT", ""],
+    command: ["RCPT"],
     text: text(t.userunknown)
   }),
   probe("status.filtered", "filtered", { statusReason: ["filtered"], text: text(t.userunknown, t.filtered) }),

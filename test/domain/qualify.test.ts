@@ -62,8 +62,21 @@ describe("qualify: texts of the main MTA families", () => {
   })
 
   it("Exchange: the recipient was not found by SMTP address lookup", () => {
-    const q = reasonOf("550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup")
+    const q = reasonOf("550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", {
+      remoteMta: "mail.protection.outlook.com"
+    })
     assert.strictEqual(q.reason, "userunknown")
+  })
+
+  it("an unknown-user text is userunknown at RCPT, filtered after DATA or when no command is known", () => {
+    const text = "550 Unknown user kim@example.net"
+    assert.strictEqual(reasonOf(text, { command: "RCPT" }).reason, "userunknown")
+    assert.strictEqual(reasonOf(text, { command: "RCPT" }).type, "hard")
+    assert.strictEqual(reasonOf(text, { command: "DATA" }).reason, "filtered")
+    assert.strictEqual(reasonOf(text).reason, "filtered")
+    assert.strictEqual(reasonOf(text).type, "soft")
+    // a 5.1.1 status says which address was refused, whatever the command
+    assert.strictEqual(reasonOf("550 5.1.1 Unknown user kim@example.net").reason, "userunknown")
   })
 
   it("Gmail: account does not exist, read over continuation lines", () => {
