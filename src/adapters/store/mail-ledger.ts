@@ -14,6 +14,8 @@ export class MailLedger extends Context.Tag("rebound/Store/MailLedger")<
     /** Inserts the entries whose key is not in the ledger yet and returns those (the others were seen before). */
     readonly claim: (entries: ReadonlyArray<LedgerEntry>) => Effect.Effect<ReadonlyArray<LedgerEntry>, StoreError>
     readonly get: (key: LedgerKey) => Effect.Effect<Option.Option<LedgerEntry>, StoreError>
+    /** Which of these unique ids of an account the ledger holds (under any hash): mails already durable. */
+    readonly seen: (account: string, uids: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>, StoreError>
     /** The newest entries first. */
     readonly list: (options: {
       readonly account?: string
@@ -78,6 +80,21 @@ export const make = Effect.gen(function* () {
     Effect.mapError(databaseError("reading the ledger"))
   )
 
+  const seen = Effect.fn("MailLedger.seen")(
+    function* (account: string, uids: ReadonlyArray<string>) {
+      const found = new Set<string>()
+      for (let start = 0; start < uids.length; start += 500) {
+        const chunk = uids.slice(start, start + 500)
+        const rows = yield* sql<{
+          uid: string
+        }>`SELECT DISTINCT uid FROM mail_ledger WHERE account = ${account} AND ${sql.in("uid", chunk)}`
+        for (const row of rows) found.add(row.uid)
+      }
+      return found as ReadonlySet<string>
+    },
+    Effect.mapError(databaseError("reading the ledger"))
+  )
+
   const list = Effect.fn("MailLedger.list")(
     function* (options: { readonly account?: string; readonly outcome?: MailOutcome; readonly limit: number }) {
       const conditions = [
@@ -102,7 +119,7 @@ export const make = Effect.gen(function* () {
     Effect.mapError(databaseError("counting outcomes"))
   )
 
-  return MailLedger.of({ claim, get, list, outcomes })
+  return MailLedger.of({ claim, get, seen, list, outcomes })
 })
 
 export const layer = Layer.effect(MailLedger, make)

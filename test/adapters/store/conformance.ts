@@ -283,6 +283,12 @@ export const conformance = (backend: Backend) => {
         // a foreign instance's bounce does not touch our addresses
         assert.strictEqual(yield* statusOf("b@example.org"), "valid")
         assert.lengthOf(yield* ledger.list({ account: "bounces@example.com", outcome: "failed", limit: 10 }), 1)
+        // the processor skips what is durable by unique id, before it retrieves the bytes
+        assert.deepStrictEqual(
+          [...(yield* ledger.seen(failed.key.account, [failed.key.uid, "never-seen", applied.key.uid]))].sort(),
+          [applied.key.uid, failed.key.uid].sort()
+        )
+        assert.strictEqual((yield* ledger.seen("another-account", [failed.key.uid])).size, 0)
       }))
 
     test("the same key twice in one batch is applied once", () =>
