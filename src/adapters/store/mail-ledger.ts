@@ -14,8 +14,11 @@ export class MailLedger extends Context.Tag("rebound/Store/MailLedger")<
     /** Inserts the entries whose key is not in the ledger yet and returns those (the others were seen before). */
     readonly claim: (entries: ReadonlyArray<LedgerEntry>) => Effect.Effect<ReadonlyArray<LedgerEntry>, StoreError>
     readonly get: (key: LedgerKey) => Effect.Effect<Option.Option<LedgerEntry>, StoreError>
-    /** Which of these unique ids of an account the ledger holds (under any hash): mails already durable. */
-    readonly seen: (account: string, uids: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>, StoreError>
+    /** The unique ids of an account that the ledger holds (under any hash), with their outcome: mails already durable. */
+    readonly seen: (
+      account: string,
+      uids: ReadonlyArray<string>
+    ) => Effect.Effect<ReadonlyMap<string, MailOutcome>, StoreError>
     /** The newest entries first. */
     readonly list: (options: {
       readonly account?: string
@@ -82,15 +85,16 @@ export const make = Effect.gen(function* () {
 
   const seen = Effect.fn("MailLedger.seen")(
     function* (account: string, uids: ReadonlyArray<string>) {
-      const found = new Set<string>()
+      const found = new Map<string, MailOutcome>()
       for (let start = 0; start < uids.length; start += 500) {
         const chunk = uids.slice(start, start + 500)
         const rows = yield* sql<{
           uid: string
-        }>`SELECT DISTINCT uid FROM mail_ledger WHERE account = ${account} AND ${sql.in("uid", chunk)}`
-        for (const row of rows) found.add(row.uid)
+          outcome: MailOutcome
+        }>`SELECT uid, outcome FROM mail_ledger WHERE account = ${account} AND ${sql.in("uid", chunk)}`
+        for (const row of rows) found.set(row.uid, row.outcome)
       }
-      return found as ReadonlySet<string>
+      return found as ReadonlyMap<string, MailOutcome>
     },
     Effect.mapError(databaseError("reading the ledger"))
   )

@@ -286,7 +286,10 @@ export const conformance = (backend: Backend) => {
         // the processor skips what is durable by unique id, before it retrieves the bytes
         assert.deepStrictEqual(
           [...(yield* ledger.seen(failed.key.account, [failed.key.uid, "never-seen", applied.key.uid]))].sort(),
-          [applied.key.uid, failed.key.uid].sort()
+          [
+            [applied.key.uid, "applied"],
+            [failed.key.uid, "failed"]
+          ].sort()
         )
         assert.strictEqual((yield* ledger.seen("another-account", [failed.key.uid])).size, 0)
       }))
