@@ -6,6 +6,7 @@ import { findStampHeader, type TokenVerifier } from "./codec.js"
 import { bounceAddresses, correlate, noVerifier } from "./correlate.js"
 import { decodeDeliveryStatus, findDeliveryStatus } from "./dsn.js"
 import { cleanAddress, type Extraction, type FoundRecipient, findAddresses, oneLine } from "./extraction.js"
+import { type BounceMail, recogniseDialect, refineExtraction } from "./dialects/index.js"
 import { findEntities, type MimeEntity } from "./mail.js"
 import { qualify, type Rule } from "./qualify.js"
 import type { BounceRecord, BounceReport, MailKind } from "./report.js"
@@ -69,7 +70,8 @@ const humanReadable = (root: MimeEntity): string => {
     if (entity.contentType === "text/html") return htmlToText(entity.text())
     return undefined
   }
-  return visit(root, 0) ?? ""
+  // one line end throughout: the text readers split lines on LF and a stray CR would end no pattern
+  return (visit(root, 0) ?? "").replace(/\r\n?/g, "\n")
 }
 
 const stripAngles = (value: string | undefined | null): string | null => {
@@ -214,7 +216,26 @@ const decodedFrom = (root: MimeEntity, depth = 0): Decoded => {
   return { extraction: extract(root, original, body), root, original, body }
 }
 
+/**
+ * Reads a mail: a dialect that recognises it first decodes a format of its own or refines what the standard
+ * decoders (ARF, RFC 3464, Amazon SES, free text, RFC 3834) found.
+ */
 const extract = (root: MimeEntity, original: MimeEntity | undefined, body: string): Extraction | null => {
+  const mail: BounceMail = {
+    root,
+    subject: root.header("subject") ?? "",
+    from: root.header("from") ?? "",
+    body,
+    section: errorSection(body)
+  }
+  const dialect = recogniseDialect(mail)
+  const extraction = dialect?.decode?.(mail) ?? standardExtract(root, original, body)
+  if (dialect === undefined || extraction === null) return extraction
+  if (extraction.kind !== "bounce" && extraction.kind !== "delay") return extraction
+  return { ...refineExtraction(dialect, extraction, mail), dialect: dialect.name }
+}
+
+const standardExtract = (root: MimeEntity, original: MimeEntity | undefined, body: string): Extraction | null => {
   const feedback = findFeedbackReport(root)
   if (feedback !== undefined) return decodeFeedbackReport(feedback, original)
   const status = findDeliveryStatus(root)

@@ -71,8 +71,6 @@ const recipientFromGroup = (
   found.diagnostic = diagnostic
   found.diagnosticType = diagnosticType
   found.command = findSmtpCommand(diagnostic ?? "") || findSmtpCommand(explanation ?? "") || null
-  // "X-Unix" diagnostics carry the exit status of a local delivery program (a pipe or filter), not an SMTP reply
-  if (diagnosticType === "x-unix") found.reasonHint = "mailererror"
   found.remoteMta = mtaField(group.get("remote-mta"))
   found.reportingMta = mtaField(group.get("reporting-mta") ?? message.get("reporting-mta"))
   found.lastAttemptDate = group.get("last-attempt-date") ?? null

@@ -31,7 +31,7 @@ describe("RFC 3464 delivery status notifications", () => {
       })
     )
     assert.strictEqual(report.kind, "bounce")
-    assert.strictEqual(report.dialect, "rfc3464")
+    assert.strictEqual(report.dialect, "postfix")
     assert.strictEqual(report.reportingMta, "mta.sender.example")
     assert.strictEqual(report.originalEnvelopeId, "env-42")
     assert.strictEqual(report.records.length, 2)
@@ -194,7 +194,7 @@ describe("free-text bounces", () => {
     const withoutType = dsn.replace(/Content-Type: multipart\/report;[^\r]*\r\n\tboundary="[^"]+"\r\n/, "")
     assert.notStrictEqual(withoutType, dsn)
     const report = decode(Buffer.from(withoutType))
-    assert.strictEqual(report.dialect, "rfc3464")
+    assert.strictEqual(report.dialect, "postfix")
     assert.strictEqual(report.records[0]!.recipient, "a@receiver.example")
   })
 

@@ -36,6 +36,8 @@ export interface DsnRecipient {
   readonly diagnostic?: string
   readonly remoteMta?: string
   readonly addressType?: string
+  /** the SMTP command the reply answered, as Postfix names it in its notification (default RCPT TO) */
+  readonly command?: string
 }
 
 /** An RFC 3464 report as Postfix writes it: text part, delivery-status part, returned message. */
@@ -66,7 +68,7 @@ export const postfixDsn = (options: {
   const explanation = options.recipients
     .map(
       (recipient) => `<${recipient.address}>: host ${recipient.remoteMta ?? "mx.receiver.example"} said:
-    ${recipient.diagnostic ?? recipient.status} (in reply to RCPT TO command)`
+    ${recipient.diagnostic ?? recipient.status} (in reply to ${recipient.command ?? "RCPT TO"} command)`
     )
     .join("\n\n")
   return crlf(`Return-Path: <>
@@ -257,4 +259,62 @@ Message-ID: <personal-0001@friend.example>
 Content-Type: text/plain; charset=utf-8
 
 Hi, my parcel was not delivered yesterday. Can you check?
+`)
+
+/** Exchange Server 2003's plain-text report: the recipient, the reason and an MSEXCH error code. */
+export const exchange2003Report = (
+  recipient: string,
+  code: string,
+  text: readonly [string, string] = ["The recipient name is not recognized", "Unknown Recipient"],
+  original: Original = defaultOriginal
+): Buffer =>
+  crlf(`From: System Administrator <postmaster@receiver.example>
+To: ${original.from}
+Subject: Undeliverable: ${original.subject ?? "Our newsletter"}
+Date: Thu, 01 Jan 2026 12:00:01 +0000
+Message-ID: <EX2003-0001@receiver.example>
+X-Mailer: Internet Mail Service (5.5.2658.3)
+MIME-Version: 1.0
+Content-Type: text/plain; charset="iso-8859-1"
+
+Your message
+
+  To:      ${recipient}
+  Subject: ${original.subject ?? "Our newsletter"}
+  Sent:    Thu, 1 Jan 2026 12:00:00 +0000
+
+did not reach the following recipient(s):
+
+${recipient} on Thu, 1 Jan 2026 12:00:01 +0000
+    ${text[0]}
+    The MTS-ID of the original message is: c=us;a= ;p=receiver;l=EX01-260101120001Z-1
+    MSEXCH:IMS:RECEIVER:SITE:EX01 0 (${code}) ${text[1]}
+`)
+
+/** An Exchange Online (Office 365) non-delivery report with its diagnostic section for administrators. */
+export const exchangeOnlineReport = (recipient: string, reply: string, original: Original = defaultOriginal): Buffer =>
+  crlf(`From: Microsoft Outlook <postmaster@receiver.onmicrosoft.com>
+To: ${original.from}
+Subject: Undeliverable: ${original.subject ?? "Our newsletter"}
+Date: Thu, 01 Jan 2026 12:00:01 +0000
+Message-ID: <NDR-0001@receiver.prod.outlook.com>
+Content-Language: en-US
+MIME-Version: 1.0
+Content-Type: text/plain; charset="us-ascii"
+
+Delivery has failed to these recipients or groups:
+
+${recipient}
+The email address couldn't be delivered.
+
+Diagnostic information for administrators:
+
+Generating server: AM0PR01MB0001.eurprd01.prod.outlook.com
+
+${recipient}
+Remote Server returned '${reply}'
+
+Original message headers:
+
+${originalHeaders(original)}
 `)

@@ -1,0 +1,20 @@
+/**
+ * The dialects, in the order they are tried: the first that recognises a bounce reads it. More specific
+ * recognisers (a header only one product writes) come before looser ones (a subject line).
+ */
+import type { Extraction } from "../extraction.js"
+import type { BounceMail, Dialect } from "./dialect.js"
+import { exchange2003, exchange2007 } from "./exchange.js"
+import { postfix } from "./postfix.js"
+
+export type { BounceMail, Dialect } from "./dialect.js"
+
+export const dialects: ReadonlyArray<Dialect> = [exchange2003, exchange2007, postfix]
+
+/** The dialect that wrote a bounce, if one recognises it. */
+export const recogniseDialect = (mail: BounceMail): Dialect | undefined =>
+  dialects.find((dialect) => dialect.recognise(mail))
+
+/** An extraction as the dialect refines it; the extraction names the dialect when it was read by a standard decoder. */
+export const refineExtraction = (dialect: Dialect, extraction: Extraction, mail: BounceMail): Extraction =>
+  dialect.refine === undefined ? extraction : { ...extraction, recipients: dialect.refine(extraction.recipients, mail) }
