@@ -38,11 +38,11 @@ const freePort = (): Promise<number> =>
   })
 
 /**
- * Starts PostgreSQL in a fresh temporary data folder, listening on 127.0.0.1 only, with trust authentication and
- * fsync off (a test server holds nothing worth an fsync). PostgreSQL refuses to run as root, so as root the server
- * runs as the `postgres` user the Debian package creates.
+ * Starts PostgreSQL in a fresh temporary data folder, listening on 127.0.0.1 only, with trust authentication and,
+ * unless `durable`, fsync off (a test server holds nothing worth an fsync; a benchmark keeps the defaults).
+ * PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user the Debian package creates.
  */
-export const startPostgres = async (): Promise<PostgresServer> => {
+export const startPostgres = async (options: { readonly durable?: boolean } = {}): Promise<PostgresServer> => {
   const bin = postgresBinDir()
   if (bin === undefined) throw new Error(`PostgreSQL is not installed (${postgresInstall})`)
   const asRoot = process.getuid?.() === 0
@@ -60,8 +60,9 @@ export const startPostgres = async (): Promise<PostgresServer> => {
   const port = await freePort()
   const user = "rebound"
   run("initdb", ["-D", data, "-U", user, "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"])
-  const options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off`
-  run("pg_ctl", ["-D", data, "-o", options, "-l", path.join(dir, "server.log"), "-w", "-t", "60", "start"])
+  const fast = options.durable === true ? "" : " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  const serverOptions = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir}${fast}`
+  run("pg_ctl", ["-D", data, "-o", serverOptions, "-l", path.join(dir, "server.log"), "-w", "-t", "60", "start"])
   let stopped = false
   const stop = () => {
     if (stopped) return

@@ -14,7 +14,7 @@ import {
 import type { Reason } from "../../domain/report.js"
 import { databaseError, type StoreError } from "./errors.js"
 import type { HistoryEntry, StoredAddressState } from "./model.js"
-import { bool, chunksFor, DAY, flag, num, numOrNull, textOrNull } from "./values.js"
+import { bool, chunksFor, DAY, flag, lookupChunks, num, numOrNull, textOrNull } from "./values.js"
 
 /** Which quarantined addresses a bulk operation applies to. Addresses on a list are never selected. */
 export interface QuarantineFilter {
@@ -157,10 +157,9 @@ export const unseen = (address: NormalizedAddress, now: number): StoredAddressSt
   updatedAt: now
 })
 
-const lookupChunk = 1000
-
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  const isPostgres = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
   const forUpdate = sql.onDialectOrElse({ pg: () => sql.literal("FOR UPDATE"), orElse: () => sql.literal("") })
 
   const get = Effect.fn("AddressStates.get")(
@@ -175,17 +174,20 @@ export const make = Effect.gen(function* () {
     function* (addresses: ReadonlyArray<NormalizedAddress>, now: number) {
       const sorted = [...new Set(addresses)].sort()
       const states = new Map<NormalizedAddress, StoredAddressState>()
-      for (const chunk of chunksFor(sorted, stateColumns.length)) {
-        yield* sql`INSERT INTO address_states ${sql.insert(
-          chunk.map((address) => toRow(unseen(address, now)))
-        )} ON CONFLICT (address) DO NOTHING`
+      if (isPostgres) {
+        // concurrent writers must meet on a row to lock it; SQLite has one writer at a time, this transaction
+        for (const chunk of chunksFor(sorted, stateColumns.length)) {
+          yield* sql`INSERT INTO address_states ${sql.insert(
+            chunk.map((address) => toRow(unseen(address, now)))
+          )} ON CONFLICT (address) DO NOTHING`
+        }
       }
-      for (let i = 0; i < sorted.length; i += lookupChunk) {
-        const rows = yield* sql`SELECT * FROM address_states WHERE address IN ${sql.in(
-          sorted.slice(i, i + lookupChunk)
-        )} ORDER BY address ${forUpdate}`
+      for (const chunk of lookupChunks(sorted)) {
+        const rows =
+          yield* sql`SELECT * FROM address_states WHERE address IN ${sql.in(chunk)} ORDER BY address ${forUpdate}`
         for (const row of rows) states.set(row.address as NormalizedAddress, fromRow(row))
       }
+      for (const address of sorted) if (!states.has(address)) states.set(address, unseen(address, now))
       return states
     },
     Effect.mapError(databaseError("locking address states"))

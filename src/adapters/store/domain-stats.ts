@@ -4,7 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { databaseError, type StoreError } from "./errors.js"
 import type { DomainCount } from "./model.js"
-import { chunksFor, num } from "./values.js"
+import { chunksFor, lookupChunks, num } from "./values.js"
 
 /** Totals of one receiving domain's counters over a period. */
 export interface DomainTotals {
@@ -42,8 +42,6 @@ export const sumCounts = (counts: ReadonlyArray<DomainCount>): Array<DomainCount
   return [...sums.keys()].sort().map((key) => sums.get(key)!)
 }
 
-const lookupChunk = 1000
-
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
 
@@ -78,14 +76,14 @@ export const make = Effect.gen(function* () {
         )
       } else {
         const domains = [...new Set(options.domains)]
-        for (let i = 0; i < domains.length; i += lookupChunk) {
+        for (const chunk of lookupChunks(domains)) {
           collect(
             yield* sql<{
               domain: string
               counter: string
               n: unknown
             }>`SELECT domain, counter, SUM(n) AS n FROM domain_counts
-            WHERE domain IN ${sql.in(domains.slice(i, i + lookupChunk))} AND hour >= ${options.sinceHour}
+            WHERE domain IN ${sql.in(chunk)} AND hour >= ${options.sinceHour}
             GROUP BY domain, counter`
           )
         }

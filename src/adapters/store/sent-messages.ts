@@ -5,7 +5,7 @@ import * as Layer from "effect/Layer"
 import type { NormalizedAddress } from "../../domain/address.js"
 import { databaseError, type StoreError } from "./errors.js"
 import type { SentMessage } from "./model.js"
-import { chunksFor, num } from "./values.js"
+import { chunksFor, lookupChunks, num } from "./values.js"
 
 /** Sent messages that senders registered: correlation by Message-ID, and the "same recipient, recently" fallback. */
 export class SentMessages extends Context.Tag("rebound/Store/SentMessages")<
@@ -38,8 +38,6 @@ const fromRow = (row: any): SentMessage => ({
 export const normalizeMessageId = (messageId: string): string =>
   messageId.trim().replace(/^<\s*/, "").replace(/\s*>$/, "")
 
-const lookupChunk = 1000
-
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
 
@@ -68,9 +66,8 @@ export const make = Effect.gen(function* () {
     function* (messageIds: ReadonlyArray<string>) {
       const found = new Map<string, SentMessage>()
       const unique = [...new Set(messageIds)]
-      for (let i = 0; i < unique.length; i += lookupChunk) {
-        const rows =
-          yield* sql`SELECT * FROM sent_messages WHERE message_id IN ${sql.in(unique.slice(i, i + lookupChunk))}`
+      for (const chunk of lookupChunks(unique)) {
+        const rows = yield* sql`SELECT * FROM sent_messages WHERE message_id IN ${sql.in(chunk)}`
         for (const row of rows) found.set(row.message_id as string, fromRow(row))
       }
       return found
@@ -82,9 +79,9 @@ export const make = Effect.gen(function* () {
     function* (recipients: ReadonlyArray<NormalizedAddress>, since: number) {
       const found = new Map<NormalizedAddress, SentMessage>()
       const unique = [...new Set(recipients)]
-      for (let i = 0; i < unique.length; i += lookupChunk) {
+      for (const chunk of lookupChunks(unique)) {
         const rows = yield* sql`SELECT * FROM sent_messages WHERE recipient IN ${sql.in(
-          unique.slice(i, i + lookupChunk)
+          chunk
         )} AND sent_at >= ${since} ORDER BY sent_at, message_id`
         for (const row of rows) found.set(row.recipient as NormalizedAddress, fromRow(row))
       }

@@ -2,6 +2,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as fs from "node:fs"
@@ -27,7 +28,9 @@ export const layerClient = (
       Effect.mapError(databaseError("configuring SQLite"))
     )
   ).pipe(
-    Layer.provideMerge(SqliteClient.layer({ filename })),
+    // prepared statements live as long as the connection: the default 10-minute TTL runs on Effect's Clock, which a
+    // TestClock (or any clock moved by hand) would make expire at every step
+    Layer.provideMerge(SqliteClient.layer({ filename, prepareCacheSize: 500, prepareCacheTTL: Duration.infinity })),
     Layer.provideMerge(
       Layer.effectDiscard(
         Effect.try({

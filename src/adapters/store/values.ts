@@ -13,11 +13,37 @@ export const textOrNull = <A extends string = string>(value: unknown): A | null 
 /** Bound parameters per statement: under SQLite's 32,766 and PostgreSQL's 65,535. */
 const maxParameters = 30_000
 
-/** Splits rows so that one multi-row statement stays under the parameter limit of both databases. */
+const largestPowerOfTwo = (n: number) => 2 ** Math.floor(Math.log2(n))
+
+/**
+ * Splits rows for multi-row statements: each chunk stays under the parameter limit of both databases and has a
+ * power-of-two size, so a handful of statement texts serve every batch and stay in the prepared-statement cache
+ * (a new text per batch size would be parsed and planned again each time).
+ */
 export const chunksFor = <A>(rows: ReadonlyArray<A>, columns: number): Array<ReadonlyArray<A>> => {
-  const size = Math.max(1, Math.floor(maxParameters / columns))
+  const most = largestPowerOfTwo(Math.max(1, Math.floor(maxParameters / columns)))
   const chunks: Array<ReadonlyArray<A>> = []
-  for (let i = 0; i < rows.length; i += size) chunks.push(rows.slice(i, i + size))
+  let i = 0
+  while (i < rows.length) {
+    const size = Math.min(most, largestPowerOfTwo(rows.length - i))
+    chunks.push(rows.slice(i, i + size))
+    i += size
+  }
+  return chunks
+}
+
+/**
+ * Splits values for `IN (...)` lookups into chunks of at most 1,024, each padded to a power of two by repeating its
+ * last value (harmless in an IN list), for the same reason as `chunksFor`.
+ */
+export const lookupChunks = <A>(values: ReadonlyArray<A>): Array<ReadonlyArray<A>> => {
+  const chunks: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < values.length; i += 1024) {
+    const chunk = values.slice(i, i + 1024)
+    const size = Math.max(8, 2 ** Math.ceil(Math.log2(chunk.length)))
+    while (chunk.length < size) chunk.push(chunk[chunk.length - 1]!)
+    chunks.push(chunk)
+  }
   return chunks
 }
 
