@@ -1,0 +1,348 @@
+import { Cause, Clock, Context, Data, Duration, Effect, Exit, Layer, Option, Random, Ref, Stream } from "effect"
+import type { Mailbox, MailboxEntry, MailboxError } from "../adapters/mailbox/mailbox.js"
+import { parseMail } from "../adapters/mime/parse.js"
+import { MailLedger } from "../adapters/store/mail-ledger.js"
+import type { MailOutcome } from "../adapters/store/model.js"
+import { type MailToApply, ledgerKeyOf, Store } from "../adapters/store/store.js"
+import type { StoreError } from "../adapters/store/errors.js"
+import { type DecodeOptions, decodeBounce } from "../domain/decode.js"
+import type { BounceReport } from "../domain/report.js"
+import type { Account } from "./config.js"
+import { initialAccountStatus, ProcessorStatus } from "./status.js"
+
+/** One configured account and its mailbox. */
+export interface AccountHandle {
+  readonly account: Account
+  readonly mailbox: Context.Tag.Service<Mailbox>
+}
+
+/** Where the pipeline can be made to crash, for the tests that prove a crash loses and doubles nothing. */
+export type Crashpoint = "after-retrieve" | "after-decode" | "after-apply" | "after-mark" | "before-commit"
+
+/** A crash injected at a step of the pipeline (tests only). */
+export class InjectedCrash extends Data.TaggedError("InjectedCrash")<{ readonly at: Crashpoint }> {}
+
+/**
+ * Fault injection for tests: called at each step; the default does nothing. Ledger entry and effects are written
+ * in one transaction ("after-apply"), so there is no step between them to crash at.
+ */
+export class Crashpoints extends Context.Reference<Crashpoints>()("rebound/App/Crashpoints", {
+  defaultValue: () => ({
+    reached: (_at: Crashpoint, _account: string): Effect.Effect<void, InjectedCrash> => Effect.void
+  })
+}) {}
+
+/** Who decides what the processor does with mails. */
+export interface ProcessorSettings {
+  /** this instance's name: verified tokens of other instances are left in the mailbox */
+  readonly instance: string
+  readonly decode: DecodeOptions
+  /** mails applied per store transaction */
+  readonly batchSize: number
+}
+
+/** What one session did. */
+export interface SessionResult {
+  readonly account: string
+  readonly listed: number
+  /** mails the ledger already held from an earlier session that did not commit */
+  readonly alreadyDurable: number
+  readonly retrieved: number
+  readonly outcomes: Readonly<Partial<Record<MailOutcome, number>>>
+  /** mails counted a second time (the ledger held their key): always 0 unless a mail came back */
+  readonly duplicates: number
+  readonly deleted: number
+  /** mails left in the mailbox on purpose: another instance's, too large, or not retrieved */
+  readonly left: number
+  /** whether the session stopped at its mail or time limit with mails still to read */
+  readonly limited: boolean
+}
+
+export interface Progress {
+  readonly account: string
+  readonly total: number
+  readonly done: number
+}
+
+const emptyResult = (account: string): SessionResult => ({
+  account,
+  listed: 0,
+  alreadyDurable: 0,
+  retrieved: 0,
+  outcomes: {},
+  duplicates: 0,
+  deleted: 0,
+  left: 0,
+  limited: false
+})
+
+/** What became of a decoded mail: applied, or why not. */
+export const outcomeOf = (report: BounceReport, instance: string): MailOutcome => {
+  if (report.kind === "not-bounce") return "not-a-bounce"
+  if (report.records.some((record) => record.correlation.verified && record.correlation.ids?.instance !== instance)) {
+    return "foreign-instance"
+  }
+  if (report.records.length === 0 || report.records.every((record) => record.reason === "undefined")) {
+    return "unqualified"
+  }
+  return "applied"
+}
+
+/** Decodes one mail for the store; a decoder defect is recorded as a failed mail, never thrown. */
+export const prepareMail = (
+  account: string,
+  entry: MailboxEntry,
+  bytes: Uint8Array,
+  settings: ProcessorSettings,
+  keepBytes: boolean
+): MailToApply => {
+  const key = ledgerKeyOf(account, entry.uid, bytes)
+  try {
+    const report = decodeBounce(parseMail(bytes), settings.decode)
+    const outcome = outcomeOf(report, settings.instance)
+    return { key, outcome, report, bytes: outcome === "applied" || keepBytes ? bytes : undefined }
+  } catch (error) {
+    return { key, outcome: "failed", report: null, bytes, detail: `decoder failure: ${String(error)}` }
+  }
+}
+
+const add = (outcomes: Partial<Record<MailOutcome, number>>, outcome: MailOutcome) => ({
+  ...outcomes,
+  [outcome]: (outcomes[outcome] ?? 0) + 1
+})
+
+/**
+ * The bounce processor: empties one mailbox session at a time into the store. A mail is marked for deletion only
+ * after its ledger entry, its effects and (when it was not applied) its bytes are committed; a crash anywhere
+ * leaves it in the mailbox, and the ledger recognises it on the next pass, so nothing is lost or counted twice.
+ */
+export class Processor extends Context.Tag("rebound/App/Processor")<
+  Processor,
+  {
+    readonly settings: ProcessorSettings
+    /** One session: list, skip what is durable, retrieve, decode, apply, mark, commit. */
+    readonly session: (
+      handle: AccountHandle,
+      onProgress?: (progress: Progress) => Effect.Effect<void>
+    ) => Effect.Effect<SessionResult, MailboxError | StoreError | InjectedCrash>
+    /** Sessions until the mailbox holds nothing new (or only what stays on purpose). */
+    readonly drain: (
+      handle: AccountHandle,
+      onProgress?: (progress: Progress) => Effect.Effect<void>
+    ) => Effect.Effect<ReadonlyArray<SessionResult>, MailboxError | StoreError | InjectedCrash>
+    /** Polls an account for ever on its schedule, with backoff on errors; never fails. */
+    readonly run: (handle: AccountHandle, pollEvery: Duration.Duration) => Effect.Effect<never>
+  }
+>() {}
+
+export const make = (settings: ProcessorSettings) =>
+  Effect.gen(function* () {
+    const store = yield* Store
+    const ledger = yield* MailLedger
+    const status = yield* ProcessorStatus
+    // RFC 2449 LOGIN-DELAY as each account's server last announced it, in seconds
+    const loginDelays = yield* Ref.make(new Map<string, number>())
+
+    const session = Effect.fn("Processor.session")(function* (
+      handle: AccountHandle,
+      onProgress: (progress: Progress) => Effect.Effect<void> = () => Effect.void
+    ) {
+      const { account } = handle
+      const name = account.name
+      const crashpoints = yield* Crashpoints
+      const unapplied = account.unapplied
+      const keepBytes = unapplied.action !== "delete"
+      return yield* Effect.scoped(
+        Effect.gen(function* () {
+          const mailbox = yield* handle.mailbox.open
+          const announced = mailbox.capabilities.loginDelaySeconds
+          if (announced !== undefined) yield* Ref.update(loginDelays, (map) => new Map(map).set(name, announced))
+          const marked = yield* Ref.make(0)
+          // SIGTERM interrupts: what was applied and marked is committed, so the next run starts clean; a failure
+          // (a crash) commits nothing, and the ledger recognises the applied mails on the next pass
+          yield* Effect.addFinalizer((exit) =>
+            Exit.isInterrupted(exit)
+              ? Effect.flatMap(Ref.get(marked), (count) =>
+                  count > 0 ? mailbox.commit.pipe(Effect.timeout(Duration.seconds(10)), Effect.ignore) : Effect.void
+                )
+              : Effect.void
+          )
+          const entries = yield* mailbox.list
+          const durable = yield* ledger.seen(
+            name,
+            entries.map((entry) => entry.uid)
+          )
+          let result: SessionResult = { ...emptyResult(name), listed: entries.length }
+          // mails an earlier session applied but did not delete: delete them now, unless they stay on purpose
+          for (const entry of entries) {
+            const outcome = durable.get(entry.uid)
+            if (outcome === undefined) continue
+            result = { ...result, alreadyDurable: result.alreadyDurable + 1 }
+            if (outcome === "foreign-instance") {
+              result = { ...result, left: result.left + 1 }
+              continue
+            }
+            yield* mailbox.markDeleted(entry)
+            yield* Ref.update(marked, (n) => n + 1)
+            result = { ...result, deleted: result.deleted + 1 }
+          }
+          const fresh = entries.filter((entry) => !durable.has(entry.uid))
+          const todo = fresh.slice(0, account.maxMailsPerSession)
+          const deadline = (yield* Clock.currentTimeMillis) + account.maxSecondsPerSession * 1000
+          yield* onProgress({ account: name, total: todo.length, done: 0 })
+          let done = 0
+          let timedOut = false
+          yield* mailbox.retrieveMany(todo).pipe(
+            Stream.takeUntilEffect(() =>
+              Effect.map(Clock.currentTimeMillis, (now) => {
+                timedOut = now >= deadline
+                return timedOut
+              })
+            ),
+            Stream.grouped(settings.batchSize),
+            Stream.runForEach((chunk) =>
+              Effect.gen(function* () {
+                const batch: Array<{ readonly entry: MailboxEntry; readonly mail: MailToApply }> = []
+                for (const item of chunk) {
+                  if (item._tag === "Skipped") {
+                    yield* Effect.logWarning(`left in the mailbox: ${item.error.message}`).pipe(
+                      Effect.annotateLogs({ account: name, uid: item.entry.uid })
+                    )
+                    result = { ...result, left: result.left + 1 }
+                    continue
+                  }
+                  batch.push({
+                    entry: item.entry,
+                    mail: prepareMail(name, item.entry, item.bytes, settings, keepBytes)
+                  })
+                }
+                result = { ...result, retrieved: result.retrieved + batch.length }
+                yield* crashpoints.reached("after-retrieve", name)
+                yield* crashpoints.reached("after-decode", name)
+                const applied = yield* store.applyMails(batch.map((item) => item.mail))
+                yield* crashpoints.reached("after-apply", name)
+                for (const [index, outcome] of applied.entries()) {
+                  const { entry } = batch[index]!
+                  result = {
+                    ...result,
+                    outcomes: add(result.outcomes, outcome.outcome),
+                    duplicates: result.duplicates + (outcome.duplicate ? 1 : 0)
+                  }
+                  if (outcome.outcome === "foreign-instance") {
+                    result = { ...result, left: result.left + 1 }
+                    continue
+                  }
+                  yield* mailbox.markDeleted(entry)
+                  yield* Ref.update(marked, (n) => n + 1)
+                  result = { ...result, deleted: result.deleted + 1 }
+                }
+                yield* crashpoints.reached("after-mark", name)
+                done += chunk.length
+                yield* onProgress({ account: name, total: todo.length, done })
+                yield* status.update(name, (current) => ({
+                  ...current,
+                  fetched: current.fetched + batch.length,
+                  applied: current.applied + applied.filter((a) => a.outcome === "applied").length,
+                  notApplied: current.notApplied + applied.filter((a) => a.outcome !== "applied").length,
+                  failed: current.failed + applied.filter((a) => a.outcome === "failed").length
+                }))
+              })
+            )
+          )
+          yield* crashpoints.reached("before-commit", name)
+          yield* mailbox.commit
+          yield* Ref.set(marked, 0)
+          const limited = fresh.length > todo.length || timedOut
+          yield* status.update(name, (current) => ({
+            ...current,
+            mailsWaiting: fresh.length - done + result.left
+          }))
+          return { ...result, limited }
+        })
+      )
+    })
+
+    const drain = Effect.fn("Processor.drain")(function* (
+      handle: AccountHandle,
+      onProgress?: (progress: Progress) => Effect.Effect<void>
+    ) {
+      const results: Array<SessionResult> = []
+      for (;;) {
+        const result = yield* session(handle, onProgress)
+        results.push(result)
+        if (!result.limited || result.retrieved === 0) return results
+      }
+    })
+
+    const run = (handle: AccountHandle, pollEvery: Duration.Duration): Effect.Effect<never> => {
+      const name = handle.account.name
+      const poll = Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        yield* status.update(name, (current) => ({ ...current, state: "polling", lastPollAt: now }))
+        const results = yield* drain(handle)
+        const finished = yield* Clock.currentTimeMillis
+        yield* status.update(name, (current) => ({
+          ...current,
+          state: "idle",
+          lastSuccessAt: finished,
+          lastError: null,
+          consecutiveFailures: 0
+        }))
+        const total = results.reduce((sum, result) => sum + result.retrieved, 0)
+        if (total > 0) {
+          yield* Effect.logInfo(`processed ${total} mails`).pipe(Effect.annotateLogs({ account: name }))
+        }
+      })
+      const loop = (failures: number): Effect.Effect<never> =>
+        poll.pipe(
+          Effect.matchCauseEffect({
+            onSuccess: () =>
+              Effect.flatMap(Ref.get(loginDelays), (delays) =>
+                Effect.as(Effect.sleep(Duration.max(pollEvery, Duration.seconds(delays.get(name) ?? 0))), 0)
+              ),
+            onFailure: (cause) =>
+              Effect.gen(function* () {
+                const failed = failures + 1
+                const error = Option.getOrUndefined(Cause.failureOption(cause))
+                const message = error === undefined ? Cause.pretty(cause) : error.message
+                const announced = (yield* Ref.get(loginDelays)).get(name)
+                const loginDelay =
+                  error?._tag === "MailboxError" && error.reason === "LoginDelay"
+                    ? Duration.seconds(announced ?? 300)
+                    : Duration.zero
+                const delay = Duration.max(yield* backoff(failed, pollEvery), loginDelay)
+                const state = failed >= failingAfter ? ("failing" as const) : ("backoff" as const)
+                yield* status.update(name, (current) => ({
+                  ...current,
+                  state,
+                  lastError: message,
+                  consecutiveFailures: failed
+                }))
+                const log = failed === failingAfter ? Effect.logError : Effect.logWarning
+                yield* log(`poll failed (${failed} in a row), next try in ${Duration.format(delay)}: ${message}`).pipe(
+                  Effect.annotateLogs({ account: name })
+                )
+                yield* Effect.sleep(delay)
+                return failed
+              })
+          }),
+          Effect.flatMap(loop)
+        )
+      return Effect.zipRight(status.register(initialAccountStatus(name, handle.account.type)), loop(0))
+    }
+
+    return Processor.of({ settings, session, drain, run })
+  })
+
+/** Polls failing this many times in a row mark the account as failing (and log an error once). */
+export const failingAfter = 5
+
+/** Exponential backoff with full jitter between half and the whole step, from the poll interval up to 15 min. */
+export const backoff = (failures: number, pollEvery: Duration.Duration) =>
+  Effect.map(Random.next, (random) => {
+    const base = Math.max(Duration.toMillis(pollEvery), 1000)
+    const step = Math.min(base * 2 ** Math.min(failures - 1, 16), 15 * 60 * 1000)
+    return Duration.millis(Math.round(step * (0.5 + random / 2)))
+  })
+
+export const layer = (settings: ProcessorSettings) => Layer.effect(Processor, make(settings))

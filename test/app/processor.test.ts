@@ -1,0 +1,275 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Exit, Fiber, Layer, Ref, Schema, TestClock } from "effect"
+import { Mailbox } from "../../src/adapters/mailbox/mailbox.js"
+import * as SimulatedMailbox from "../../src/adapters/mailbox/simulated-mailbox.js"
+import { SimulatedMailboxHandle } from "../../src/adapters/mailbox/simulated-mailbox.js"
+import { AddressStates } from "../../src/adapters/store/address-states.js"
+import { BounceEvents } from "../../src/adapters/store/bounce-events.js"
+import { MailLedger } from "../../src/adapters/store/mail-ledger.js"
+import * as MemoryStore from "../../src/adapters/store/memory.js"
+import { Redacted } from "effect"
+import { encodeMessageId, type SigningKey, makeTokenVerifier } from "../../src/domain/codec.js"
+import { type Account, MaildirAccount } from "../../src/app/config.js"
+import {
+  type AccountHandle,
+  type Crashpoint,
+  Crashpoints,
+  failingAfter,
+  InjectedCrash,
+  Processor,
+  layer as processorLayer
+} from "../../src/app/processor.js"
+import { ProcessorStatus } from "../../src/app/status.js"
+import { eximBounce, personalMail, postfixDsn, qmailBounce } from "../support/mails.js"
+
+const key: SigningKey = { id: "k1", secret: Redacted.make("processor-test-secret-0123") }
+
+const accountOf = (overrides: Partial<typeof MaildirAccount.Encoded> = {}): Account =>
+  Schema.decodeUnknownSync(MaildirAccount)({ type: "maildir", name: "bounces", path: "unused", ...overrides })
+
+/** The test's mailbox content: hard bounces, soft bounces, a not-a-bounce, one per address. */
+const mails = (count: number) =>
+  Array.from({ length: count }, (_, index) => {
+    const address = `user${index}@receiver.example`
+    if (index % 5 === 4) return personalMail()
+    return index % 2 === 0
+      ? postfixDsn({ recipients: [{ address, status: "5.1.1", diagnostic: "550 5.1.1 unknown user" }] })
+      : qmailBounce(address, "Remote host said: 552 5.2.2 mailbox full")
+  })
+
+const layers = (messages: ReadonlyArray<Uint8Array>, latency?: Duration.DurationInput) =>
+  Layer.mergeAll(
+    processorLayer({ instance: "prod", decode: { verifier: makeTokenVerifier([key]) }, batchSize: 4 }).pipe(
+      Layer.provideMerge(Layer.mergeAll(MemoryStore.layer(), ProcessorStatus.layer))
+    ),
+    // one round trip per command, as a server without PIPELINING
+    SimulatedMailbox.layer({ messages, pipelining: false, ...(latency === undefined ? {} : { latency }) })
+  )
+
+const handleFor = (account: Account) => Effect.map(Mailbox, (mailbox): AccountHandle => ({ account, mailbox }))
+
+/** What the store holds, in a form two runs can be compared by. */
+const storeSnapshot = Effect.gen(function* () {
+  const states = yield* AddressStates
+  const events = yield* BounceEvents
+  const ledger = yield* MailLedger
+  const addresses = yield* states.list({ limit: 10_000 })
+  return {
+    addresses: addresses.map((state) => `${state.address}:${state.status}:${state.state.errorCount ?? ""}`).sort(),
+    events: yield* events.count(0),
+    outcomes: yield* ledger.outcomes(0)
+  }
+})
+
+describe("Processor", () => {
+  it.effect("applies bounces, records not-bounces, and deletes only what is durable", () =>
+    Effect.gen(function* () {
+      const processor = yield* Processor
+      const mailbox = yield* SimulatedMailboxHandle
+      const result = yield* processor.session(yield* handleFor(accountOf()))
+      assert.strictEqual(result.listed, 10)
+      assert.strictEqual(result.retrieved, 10)
+      assert.deepStrictEqual(result.outcomes, { applied: 8, "not-a-bounce": 2 })
+      assert.strictEqual(result.deleted, 10)
+      assert.isFalse(result.limited)
+      assert.lengthOf(yield* mailbox.messages, 0)
+      const snapshot = yield* storeSnapshot
+      assert.strictEqual(snapshot.events, 8)
+      const states = yield* AddressStates
+      const hard = yield* states.list({ status: "quarantined", limit: 100 })
+      assert.deepStrictEqual(hard.map((state) => state.address).sort(), [
+        "user0@receiver.example",
+        "user2@receiver.example",
+        "user6@receiver.example",
+        "user8@receiver.example"
+      ])
+      const soft = yield* states.list({ status: "with-errors", limit: 100 })
+      assert.lengthOf(soft, 4)
+    }).pipe(Effect.provide(layers(mails(10))))
+  )
+
+  it.effect("stops a session at its mail limit and drains the rest in later sessions", () =>
+    Effect.gen(function* () {
+      const processor = yield* Processor
+      const mailbox = yield* SimulatedMailboxHandle
+      const handle = yield* handleFor(accountOf({ maxMailsPerSession: 3 }))
+      const first = yield* processor.session(handle)
+      assert.strictEqual(first.retrieved, 3)
+      assert.isTrue(first.limited)
+      assert.lengthOf(yield* mailbox.messages, 4)
+      const rest = yield* processor.drain(handle)
+      assert.deepStrictEqual(
+        rest.map((result) => result.retrieved),
+        [3, 1]
+      )
+      assert.lengthOf(yield* mailbox.messages, 0)
+      assert.strictEqual((yield* mailbox.stats).committed, 3)
+    }).pipe(Effect.provide(layers(mails(7))))
+  )
+
+  it.effect("stops a session at its time limit on the Clock", () =>
+    Effect.gen(function* () {
+      const processor = yield* Processor
+      const mailbox = yield* SimulatedMailboxHandle
+      const handle = yield* handleFor(accountOf({ maxSecondsPerSession: 5 }))
+      const fiber = yield* Effect.fork(processor.session(handle))
+      yield* TestClock.adjust(Duration.seconds(60))
+      const result = yield* Fiber.join(fiber)
+      assert.isTrue(result.limited)
+      assert.isAbove(result.retrieved, 0)
+      assert.isBelow(result.retrieved, 20)
+      assert.lengthOf(yield* mailbox.messages, 20 - result.deleted)
+    }).pipe(Effect.provide(layers(mails(20), Duration.millis(400))))
+  )
+
+  it.effect("leaves mails of another instance in the mailbox and does not fetch them again", () =>
+    Effect.gen(function* () {
+      const processor = yield* Processor
+      const mailbox = yield* SimulatedMailboxHandle
+      const foreignId = encodeMessageId(
+        { instance: "staging", deliveryId: "D1", recipientId: "R1" },
+        key,
+        "sender.example"
+      )
+      yield* mailbox.deliver(
+        postfixDsn({
+          recipients: [{ address: "x@receiver.example", status: "5.1.1" }],
+          original: { from: "news@sender.example", to: "x@receiver.example", messageId: foreignId }
+        }),
+        "foreign-1"
+      )
+      const handle = yield* handleFor(accountOf())
+      const first = yield* processor.session(handle)
+      assert.deepStrictEqual(first.outcomes, { "foreign-instance": 1 })
+      assert.strictEqual(first.left, 1)
+      assert.lengthOf(yield* mailbox.messages, 1)
+      const second = yield* processor.session(handle)
+      assert.strictEqual(second.retrieved, 0)
+      assert.strictEqual(second.alreadyDurable, 1)
+      assert.lengthOf(yield* mailbox.messages, 1)
+      assert.strictEqual((yield* storeSnapshot).events, 0)
+    }).pipe(Effect.provide(layers([])))
+  )
+
+  const crashpoints: ReadonlyArray<Crashpoint> = [
+    "after-retrieve",
+    "after-decode",
+    "after-apply",
+    "after-mark",
+    "before-commit"
+  ]
+  for (const at of crashpoints) {
+    it.effect(`a crash ${at} loses nothing and counts nothing twice`, () =>
+      Effect.gen(function* () {
+        const reference = yield* Effect.gen(function* () {
+          const processor = yield* Processor
+          yield* processor.drain(yield* handleFor(accountOf()))
+          return yield* storeSnapshot
+        }).pipe(Effect.provide(layers(mails(12))))
+
+        const crashed = yield* Effect.gen(function* () {
+          const processor = yield* Processor
+          const mailbox = yield* SimulatedMailboxHandle
+          const handle = yield* handleFor(accountOf())
+          // a batch step crashes in the second batch (the first went through); the commit step on its only visit
+          const armed = yield* Ref.make(at === "before-commit" ? 1 : 2)
+          const crash = {
+            reached: (point: Crashpoint) =>
+              point !== at
+                ? Effect.void
+                : Effect.flatMap(
+                    Ref.getAndUpdate(armed, (n) => n - 1),
+                    (n) => (n === 1 ? Effect.fail(new InjectedCrash({ at })) : Effect.void)
+                  )
+          }
+          const exit = yield* Effect.exit(processor.session(handle).pipe(Effect.provideService(Crashpoints, crash)))
+          assert.isTrue(Exit.isFailure(exit))
+          assert.strictEqual((yield* mailbox.stats).committed, 0)
+          // restart: the same store, a new session
+          const results = yield* processor.drain(handle)
+          assert.strictEqual(
+            results.reduce((sum, result) => sum + result.duplicates, 0),
+            0
+          )
+          assert.lengthOf(yield* mailbox.messages, 0)
+          return yield* storeSnapshot
+        }).pipe(Effect.provide(layers(mails(12))))
+
+        assert.deepStrictEqual(crashed, reference)
+      })
+    )
+  }
+
+  it.effect("commits what it applied when it is interrupted (SIGTERM)", () =>
+    Effect.gen(function* () {
+      const processor = yield* Processor
+      const mailbox = yield* SimulatedMailboxHandle
+      const handle = yield* handleFor(accountOf())
+      const batches = yield* Ref.make(0)
+      // the signal arrives while the third batch is being retrieved: two batches are applied and marked
+      const signal = {
+        reached: (point: Crashpoint) =>
+          point === "after-retrieve"
+            ? Effect.flatMap(
+                Ref.updateAndGet(batches, (n) => n + 1),
+                (n) => (n === 3 ? Effect.interrupt : Effect.void)
+              )
+            : Effect.void
+      }
+      const exit = yield* Effect.exit(processor.session(handle).pipe(Effect.provideService(Crashpoints, signal)))
+      assert.isTrue(Exit.isInterrupted(exit))
+      assert.strictEqual((yield* mailbox.stats).committed, 1)
+      assert.lengthOf(yield* mailbox.messages, 20 - 8)
+      const ledger = yield* MailLedger
+      const outcomes = yield* ledger.outcomes(0)
+      assert.strictEqual(
+        Object.values(outcomes).reduce((sum, n) => sum + (n ?? 0), 0),
+        8
+      )
+    }).pipe(Effect.provide(layers(mails(20))))
+  )
+
+  it.effect("backs off when polls fail, reports the account as failing, and recovers", () =>
+    Effect.gen(function* () {
+      const processor = yield* Processor
+      const mailbox = yield* SimulatedMailboxHandle
+      const status = yield* ProcessorStatus
+      yield* mailbox.holdLock
+      const handle = yield* handleFor(accountOf())
+      yield* Effect.fork(processor.run(handle, Duration.seconds(10)))
+      let opened = 0
+      // over an hour, failing polls back off: far fewer than one attempt per 10 s
+      for (let minute = 0; minute < 60; minute++) yield* TestClock.adjust(Duration.minutes(1))
+      opened = (yield* mailbox.stats).opened
+      const [failing] = yield* status.accounts
+      assert.strictEqual(failing!.state, "failing")
+      assert.isAtLeast(failing!.consecutiveFailures, failingAfter)
+      assert.isBelow(opened, 20)
+      assert.include(failing!.lastError ?? "", "")
+      yield* mailbox.releaseLock
+      yield* TestClock.adjust(Duration.minutes(20))
+      const [recovered] = yield* status.accounts
+      assert.strictEqual(recovered!.consecutiveFailures, 0)
+      assert.strictEqual(recovered!.state, "idle")
+      assert.lengthOf(yield* mailbox.messages, 0)
+      assert.strictEqual(recovered!.applied, 4)
+    }).pipe(Effect.provide(layers(mails(5))))
+  )
+
+  it.effect("keeps polling on its schedule", () =>
+    Effect.gen(function* () {
+      const processor = yield* Processor
+      const mailbox = yield* SimulatedMailboxHandle
+      yield* Effect.fork(processor.run(yield* handleFor(accountOf()), Duration.seconds(30)))
+      yield* TestClock.adjust(Duration.seconds(1))
+      assert.lengthOf(yield* mailbox.messages, 0)
+      yield* mailbox.deliver(eximBounce([["late@receiver.example", "550 5.1.1 unknown"]]))
+      yield* TestClock.adjust(Duration.seconds(10))
+      assert.lengthOf(yield* mailbox.messages, 1)
+      yield* TestClock.adjust(Duration.seconds(25))
+      assert.lengthOf(yield* mailbox.messages, 0)
+      const states = yield* AddressStates
+      assert.lengthOf(yield* states.list({ status: "quarantined", limit: 10 }), 1)
+    }).pipe(Effect.provide(layers([])))
+  )
+})
