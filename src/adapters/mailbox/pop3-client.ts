@@ -31,7 +31,7 @@ import {
   saslXoauth2,
   type StatusLine
 } from "./pop3-codec.js"
-import { Pop3Connection } from "./pop3-connection.js"
+import { type MessageReply, messageReply, Pop3Connection } from "./pop3-connection.js"
 import { type PasswordAuth, type Pop3Auth, type Pop3Options, portOf, type TokenAuth } from "./pop3-options.js"
 import type { TokenProvider } from "./token-provider.js"
 
@@ -360,39 +360,40 @@ export const listing = (client: Pop3Client, pipelining: boolean) =>
   })
 
 /**
- * Reads the reply to a RETR or TOP already sent: the whole body, or the per-message error (-ERR, or more than
- * `cap` octets, in which case the rest is read and dropped so the session stays in step). The outer error means
- * the session is lost.
+ * What a complete RETR / TOP reply means for that one message: its bytes, or its error (-ERR, or more octets than
+ * the cap, which were read and dropped so the session stays in step). A reply that breaks the protocol also breaks
+ * the connection; callers tell the two apart with `connection.usable`.
+ */
+export const messageResult = (
+  connection: Pop3Connection,
+  keyword: "RETR" | "TOP",
+  reply: MessageReply
+): Either.Either<Uint8Array, MailboxError> => {
+  const status = reply.status!
+  if (status._tag !== "Ok") return Either.left(replyError(connection, keyword, status))
+  if (reply.kept < 0) {
+    return Either.left(
+      new MailboxError({
+        reason: "TooLarge",
+        message: `${keyword} sent ${reply.total} octets, more than the ${reply.cap} allowed; the mail stays in the mailbox`
+      })
+    )
+  }
+  return Either.right(reply.pieces.length === 1 ? reply.pieces[0]! : Buffer.concat(reply.pieces, reply.kept))
+}
+
+/**
+ * Reads the reply to a RETR or TOP already sent. The outer error means the session is lost; the inner one is about
+ * this message only.
  */
 export const readMessageReply = (
   client: Pop3Client,
   keyword: "RETR" | "TOP",
   cap: number
 ): Effect.Effect<Either.Either<Uint8Array, MailboxError>, MailboxError> =>
-  Effect.gen(function* () {
-    const connection = client.connection
-    const status = yield* connection.readStatus(`the reply to ${keyword}`)
-    if (status._tag !== "Ok") return Either.left(replyError(connection, keyword, status))
-    const pieces: Array<Uint8Array> = []
-    let kept = 0
-    const total = yield* connection.readBody(`the ${keyword} body`, (piece) => {
-      if (kept + piece.length <= cap) {
-        pieces.push(piece)
-        kept += piece.length
-      } else {
-        kept = Infinity
-        pieces.length = 0
-      }
-    })
-    if (kept === Infinity) {
-      return Either.left(
-        new MailboxError({
-          reason: "TooLarge",
-          message: `${keyword} sent ${total} octets, more than the ${cap} allowed; the mail stays in the mailbox`
-        })
-      )
-    }
-    return Either.right(pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, kept))
+  Effect.flatMap(client.connection.readReply(messageReply(cap), `the reply to ${keyword}`), (reply) => {
+    const result = messageResult(client.connection, keyword, reply)
+    return client.connection.usable || Either.isRight(result) ? Effect.succeed(result) : Effect.fail(result.left)
   })
 
 /** RETR (or TOP) of one message into memory. */
@@ -420,12 +421,10 @@ export const retrieveStream = (client: Pop3Client, number: number): Stream.Strea
       yield* Effect.addFinalizer((exit) => {
         if (done) return Effect.void
         if (Exit.isInterrupted(exit)) return Effect.sync(() => connection.destroy())
-        return connection
-          .readBody("the rest of an abandoned RETR", () => {}, state)
-          .pipe(
-            Effect.asVoid,
-            Effect.catchAll(() => Effect.sync(() => connection.destroy()))
-          )
+        return connection.skipBody("the rest of an abandoned RETR", state).pipe(
+          Effect.asVoid,
+          Effect.catchAll(() => Effect.sync(() => connection.destroy()))
+        )
       })
       return Stream.repeatEffectChunkOption(
         Effect.suspend(() =>

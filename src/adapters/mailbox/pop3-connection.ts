@@ -28,6 +28,28 @@ export interface ConnectionOptions {
 const highWaterMark = 1024 * 1024
 const lowWaterMark = 256 * 1024
 const LF = 0x0a
+const CR = 0x0d
+
+/** A RETR or TOP reply being read: its status line, then its body, kept up to `cap` octets. */
+export interface MessageReply {
+  status: StatusLine | undefined
+  decoder: MultilineState
+  readonly pieces: Array<Uint8Array>
+  /** octets kept, or -1 once the body passed the cap (the rest is read and dropped) */
+  kept: number
+  total: number
+  readonly cap: number
+}
+
+/** A reply to read, keeping at most `cap` octets of its body. */
+export const messageReply = (cap: number): MessageReply => ({
+  status: undefined,
+  decoder: multilineStart,
+  pieces: [],
+  kept: 0,
+  total: 0,
+  cap
+})
 
 const networkErrorCodes = new Set([
   "ECONNREFUSED",
@@ -202,18 +224,31 @@ export class Pop3Connection {
     })
   }
 
-  /** The next buffered chunk, waiting at most the command timeout for one. */
-  private readonly nextChunk = (what: string): Effect.Effect<Buffer, MailboxError> =>
+  /** Takes the first buffered chunk; the socket resumes once the buffer has drained below the low-water mark. */
+  private shift(): Buffer | undefined {
+    const chunk = this.queue.shift()
+    if (chunk !== undefined) this.consumed(chunk.length)
+    return chunk
+  }
+
+  private consumed(octets: number) {
+    this.queued -= octets
+    if (this.paused && this.queued < lowWaterMark) {
+      this.paused = false
+      this.socket.resume()
+    }
+  }
+
+  private unread(rest: Uint8Array) {
+    if (rest.length === 0) return
+    this.queue.unshift(Buffer.from(rest.buffer, rest.byteOffset, rest.length))
+    this.queued += rest.length
+  }
+
+  /** Waits until some data is buffered, at most the command timeout. */
+  readonly waitForData = (what: string): Effect.Effect<void, MailboxError> =>
     Effect.suspend(() => {
-      const chunk = this.queue.shift()
-      if (chunk !== undefined) {
-        this.queued -= chunk.length
-        if (this.paused && this.queued < lowWaterMark) {
-          this.paused = false
-          this.socket.resume()
-        }
-        return Effect.succeed(chunk)
-      }
+      if (this.queue.length > 0) return Effect.void
       if (this.failure !== undefined) return Effect.fail(this.failure)
       if (this.ended) {
         return Effect.fail(
@@ -239,110 +274,151 @@ export class Pop3Connection {
           clearTimeout(timer)
           this.wake = undefined
         })
-      }).pipe(Effect.zipRight(this.nextChunk(what)))
+      })
     })
 
-  private unread(rest: Uint8Array) {
-    if (rest.length === 0) return
-    this.queue.unshift(Buffer.from(rest.buffer, rest.byteOffset, rest.length))
-    this.queued += rest.length
+  /** Runs `attempt` on the buffered data, waiting for more until it gives a result or an error. */
+  private until<A>(what: string, attempt: () => A | undefined | MailboxError): Effect.Effect<A, MailboxError> {
+    const loop: Effect.Effect<A, MailboxError> = Effect.suspend(() => {
+      const result = attempt()
+      if (result instanceof MailboxError) return Effect.fail(result)
+      if (result !== undefined) return Effect.succeed(result)
+      return Effect.zipRight(this.waitForData(what), loop)
+    })
+    return loop
   }
 
-  /**
-   * Queues a command line on the socket. Commands are small, so there is no waiting for the kernel: a failed write
-   * surfaces as a socket error on the next read.
-   */
+  /** Queues a command line on the socket; a failed write surfaces as a socket error on the next read. */
+  writeNow(data: string): MailboxError | undefined {
+    if (this.failure !== undefined) return this.failure
+    this.socket.write(data, "utf8")
+    return undefined
+  }
+
+  /** Writes command lines. Commands are small: there is no waiting for the kernel. */
   readonly write = (data: string): Effect.Effect<void, MailboxError> =>
     Effect.suspend(() => {
-      if (this.failure !== undefined) return Effect.fail(this.failure)
-      this.socket.write(data, "utf8")
-      return Effect.void
+      const failure = this.writeNow(data)
+      return failure === undefined ? Effect.void : Effect.fail(failure)
     })
 
-  /** One line without its line end (CRLF, or a bare LF), as latin1 text; longer than maxLineLength breaks. */
-  readonly readLine = (what: string): Effect.Effect<string, MailboxError> =>
-    Effect.gen(this, function* () {
-      const parts: Array<Buffer> = []
-      let length = 0
-      while (true) {
-        const chunk = yield* this.nextChunk(what)
-        const lineFeed = chunk.indexOf(LF)
-        if (lineFeed < 0) {
-          parts.push(chunk)
-          length += chunk.length
-          if (length > this.options.maxLineLength) return yield* this.lineTooLong(what)
-          continue
-        }
-        if (length + lineFeed > this.options.maxLineLength) return yield* this.lineTooLong(what)
-        this.unread(chunk.subarray(lineFeed + 1))
-        parts.push(chunk.subarray(0, lineFeed))
-        const line = parts.length === 1 ? parts[0]! : Buffer.concat(parts)
-        const end = line.length > 0 && line[line.length - 1] === 0x0d ? line.length - 1 : line.length
-        return line.toString("latin1", 0, end)
+  /** A complete buffered line without its line end, undefined until one is complete, or the over-long line error. */
+  private takeLine(what: string): string | undefined | MailboxError {
+    const max = this.options.maxLineLength
+    while (true) {
+      const first = this.queue[0]
+      if (first === undefined) return undefined
+      const lineFeed = first.indexOf(LF)
+      if (lineFeed < 0) {
+        if (first.length > max || this.queue.length === 1)
+          return first.length > max ? this.lineTooLong(what) : undefined
+        // A line split across reads: join the two first chunks (bounded by maxLineLength).
+        this.queue.splice(0, 2, Buffer.concat([first, this.queue[1]!]))
+        continue
       }
-    })
+      if (lineFeed > max) return this.lineTooLong(what)
+      if (lineFeed + 1 === first.length) this.queue.shift()
+      else this.queue[0] = first.subarray(lineFeed + 1)
+      this.consumed(lineFeed + 1)
+      const end = lineFeed > 0 && first[lineFeed - 1] === CR ? lineFeed - 1 : lineFeed
+      return first.toString("latin1", 0, end)
+    }
+  }
 
-  private lineTooLong(what: string) {
-    return Effect.fail(
-      this.break(
-        new MailboxError({
-          reason: "Protocol",
-          message: `${what} from ${this.options.host} is longer than ${this.options.maxLineLength} octets without a line end`
-        })
-      )
+  private lineTooLong(what: string): MailboxError {
+    return this.break(
+      new MailboxError({
+        reason: "Protocol",
+        message: `${what} from ${this.options.host} is longer than ${this.options.maxLineLength} octets without a line end`
+      })
     )
   }
 
+  private takeStatus(what: string): StatusLine | undefined | MailboxError {
+    const line = this.takeLine(what)
+    if (line === undefined || line instanceof MailboxError) return line
+    const status = parseStatusLine(line)
+    return Either.isRight(status)
+      ? status.right
+      : this.break(new MailboxError({ reason: "Protocol", message: `${what}: ${status.left}` }))
+  }
+
+  /** One line without its line end (CRLF, or a bare LF), as latin1 text; longer than maxLineLength breaks. */
+  readonly readLine = (what: string): Effect.Effect<string, MailboxError> => this.until(what, () => this.takeLine(what))
+
   /** A status line; anything that is not one breaks the connection. */
   readonly readStatus = (what: string): Effect.Effect<StatusLine, MailboxError> =>
-    Effect.flatMap(this.readLine(what), (line) => {
-      const status = parseStatusLine(line)
-      return Either.isRight(status)
-        ? Effect.succeed(status.right)
-        : Effect.fail(this.break(new MailboxError({ reason: "Protocol", message: `${what}: ${status.left}` })))
-    })
+    this.until(what, () => this.takeStatus(what))
 
   /** The lines of a multi-line listing (CAPA, LIST, UIDL), dot-unstuffed, without the terminator. */
-  readonly readListing = (what: string): Effect.Effect<Array<string>, MailboxError> =>
-    Effect.gen(this, function* () {
-      const lines: Array<string> = []
+  readonly readListing = (what: string): Effect.Effect<Array<string>, MailboxError> => {
+    const lines: Array<string> = []
+    return this.until(what, () => {
       while (true) {
-        const line = yield* this.readLine(what)
+        const line = this.takeLine(what)
+        if (line === undefined || line instanceof MailboxError) return line
         if (line === ".") return lines
         lines.push(line.startsWith(".") ? line.slice(1) : line)
       }
     })
+  }
 
   /**
-   * Reads a multi-line body to its terminator, handing each unstuffed piece to `onPiece` (views into the received
-   * chunks). Returns the number of octets delivered.
+   * Advances a RETR / TOP reply on the buffered data: its status line, then its body. True once the reply is
+   * complete, false when more data is needed.
    */
-  readonly readBody = (
-    what: string,
-    onPiece: (piece: Uint8Array) => void,
-    from: MultilineState = multilineStart
-  ): Effect.Effect<number, MailboxError> =>
-    Effect.gen(this, function* () {
-      let state = from
-      let total = 0
-      while (true) {
-        const chunk = yield* this.nextChunk(what)
-        const step = decodeMultiline(state, chunk)
-        for (const piece of step.output) {
-          total += piece.length
-          onPiece(piece)
+  advanceReply(reply: MessageReply, what: string): boolean | MailboxError {
+    if (reply.status === undefined) {
+      const status = this.takeStatus(what)
+      if (status === undefined || status instanceof MailboxError) return status ?? false
+      reply.status = status
+      if (status._tag !== "Ok") return true
+    }
+    while (true) {
+      const chunk = this.shift()
+      if (chunk === undefined) return false
+      const step = decodeMultiline(reply.decoder, chunk)
+      for (const piece of step.output) {
+        reply.total += piece.length
+        if (reply.kept >= 0 && reply.kept + piece.length <= reply.cap) {
+          reply.pieces.push(piece)
+          reply.kept += piece.length
+        } else if (reply.kept >= 0) {
+          reply.kept = -1
+          reply.pieces.length = 0
         }
-        if (step.done) {
-          this.unread(step.rest)
-          return total
-        }
-        state = step.state
       }
+      reply.decoder = step.state
+      if (step.done) {
+        this.unread(step.rest)
+        return true
+      }
+    }
+  }
+
+  /** Reads a RETR / TOP reply to its end. */
+  readonly readReply = (reply: MessageReply, what: string): Effect.Effect<MessageReply, MailboxError> =>
+    this.until(what, () => {
+      const done = this.advanceReply(reply, what)
+      return done === true ? reply : done === false ? undefined : done
     })
+
+  /** Reads and drops the rest of a multi-line body, from decoder state `from`; gives the octets dropped. */
+  readonly skipBody = (what: string, from: MultilineState): Effect.Effect<number, MailboxError> => {
+    const reply = messageReply(0)
+    reply.status = { _tag: "Ok", text: "" }
+    reply.decoder = from
+    return this.until(what, () => {
+      const done = this.advanceReply(reply, what)
+      return done === true ? reply.total : done === false ? undefined : done
+    })
+  }
 
   /** One step of a body read: the pieces of the next chunk and whether the terminator was reached. */
   readonly readBodyStep = (what: string, state: MultilineState): Effect.Effect<MultilineStep, MailboxError> =>
-    Effect.map(this.nextChunk(what), (chunk) => {
+    this.until(what, () => {
+      const chunk = this.shift()
+      if (chunk === undefined) return undefined
       const step = decodeMultiline(state, chunk)
       if (step.done) this.unread(step.rest)
       return step

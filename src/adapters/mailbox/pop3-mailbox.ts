@@ -1,5 +1,6 @@
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as ConfigError from "effect/ConfigError"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -17,6 +18,7 @@ import {
 } from "./mailbox.js"
 import * as Pop3Client from "./pop3-client.js"
 import { encodeCommand } from "./pop3-codec.js"
+import { type MessageReply, messageReply } from "./pop3-connection.js"
 import { config, Pop3Options, type Pop3OptionsInput } from "./pop3-options.js"
 import * as TokenProvider from "./token-provider.js"
 
@@ -124,9 +126,10 @@ export const make = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsI
           let sent = 0
           let received = 0
           let outstanding = 0
+          let current: MessageReply | undefined
           // Keeps up to `window` RETR in flight, refilling in batches so each write carries several commands.
-          const refill = Effect.suspend(() => {
-            if (outstanding > window / 2) return Effect.void
+          const refill = (): MailboxError | undefined => {
+            if (outstanding > window / 2) return undefined
             let commands = ""
             while (sent < plan.length && outstanding < window) {
               const { number } = plan[sent++]!
@@ -135,33 +138,51 @@ export const make = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsI
                 outstanding++
               }
             }
-            return commands === "" ? Effect.void : connection.write(commands)
-          })
+            return commands === "" ? undefined : connection.writeNow(commands)
+          }
           yield* Effect.addFinalizer((exit) => {
             if (outstanding === 0) return Effect.void
             if (Exit.isInterrupted(exit)) return Effect.sync(() => connection.destroy())
             // Read the replies already asked for, so the session stays in step.
-            return Effect.repeatN(Pop3Client.readMessageReply(client, "RETR", 0), outstanding - 1).pipe(
-              Effect.asVoid,
-              Effect.catchAll(() => Effect.sync(() => connection.destroy()))
-            )
+            const pending = [current ?? messageReply(0)]
+            for (let i = 1; i < outstanding; i++) pending.push(messageReply(0))
+            return Effect.forEach(pending, (reply) => connection.readReply(reply, "the reply to RETR"), {
+              discard: true
+            }).pipe(Effect.catchAll(() => Effect.sync(() => connection.destroy())))
           })
-          const next = Effect.gen(function* () {
-            yield* refill
-            const { entry, number } = plan[received++]!
-            if (typeof number !== "number") return { _tag: "Skipped", entry, error: number } satisfies RetrieveResult
-            const reply = yield* Pop3Client.readMessageReply(client, "RETR", transferCap)
-            outstanding--
-            return Either.match(reply, {
-              onLeft: (error): RetrieveResult => ({ _tag: "Skipped", entry, error }),
-              onRight: (bytes): RetrieveResult => ({ _tag: "Retrieved", entry, bytes })
-            })
+          // Each pull gives every reply already complete in the buffer (one network read often holds several
+          // mails), and waits only when none is.
+          const pull: Effect.Effect<Chunk.Chunk<RetrieveResult>, Option.Option<MailboxError>> = Effect.suspend(() => {
+            const results: Array<RetrieveResult> = []
+            while (received < plan.length && results.length < 256) {
+              const failure = refill()
+              if (failure !== undefined) return Effect.fail(Option.some(failure))
+              const { entry, number } = plan[received]!
+              if (typeof number !== "number") {
+                results.push({ _tag: "Skipped", entry, error: number })
+                received++
+                continue
+              }
+              current ??= messageReply(transferCap)
+              const done = connection.advanceReply(current, "the reply to RETR")
+              if (done instanceof MailboxError) return Effect.fail(Option.some(done))
+              if (!done) break
+              const result = Pop3Client.messageResult(connection, "RETR", current)
+              current = undefined
+              outstanding--
+              received++
+              if (Either.isLeft(result) && !connection.usable) return Effect.fail(Option.some(result.left))
+              results.push(
+                Either.isRight(result)
+                  ? { _tag: "Retrieved", entry, bytes: result.right }
+                  : { _tag: "Skipped", entry, error: result.left }
+              )
+            }
+            if (results.length > 0) return Effect.succeed(Chunk.unsafeFromArray(results))
+            if (received >= plan.length) return Effect.fail(Option.none())
+            return Effect.zipRight(Effect.mapError(connection.waitForData("the reply to RETR"), Option.some), pull)
           })
-          return Stream.repeatEffectOption(
-            Effect.suspend(() =>
-              received >= plan.length ? Effect.fail(Option.none()) : Effect.mapError(next, Option.some)
-            )
-          )
+          return Stream.repeatEffectChunkOption(pull)
         })
       )
 
