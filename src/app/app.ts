@@ -1,0 +1,129 @@
+import { FetchHttpClient } from "@effect/platform"
+import { Context, Effect, Layer, Logger, LogLevel } from "effect"
+import { Mailbox } from "../adapters/mailbox/mailbox.js"
+import * as MaildirMailbox from "../adapters/mailbox/maildir-mailbox.js"
+import * as Pop3Mailbox from "../adapters/mailbox/pop3-mailbox.js"
+import * as MemoryStore from "../adapters/store/memory.js"
+import * as PostgresStore from "../adapters/store/postgres.js"
+import * as SqliteStore from "../adapters/store/sqlite.js"
+import type { StoreSettings } from "../adapters/store/store.js"
+import { makeTokenVerifier } from "../domain/codec.js"
+import type { Account, AppConfig } from "./config.js"
+import { type AccountHandle, type ProcessorSettings } from "./processor.js"
+import * as Processor from "./processor.js"
+import { ProcessorStatus } from "./status.js"
+
+/** The store settings a configuration asks for. */
+export const storeSettings = (config: AppConfig): Partial<StoreSettings> => ({
+  policy: config.quarantine,
+  localPartCase: config.localPartCase,
+  archiveAll: config.archive.all,
+  archiveRetentionDays: config.archive.retentionDays
+})
+
+/** The store layer a configuration names: SQLite (default), PostgreSQL or memory. */
+export const storeLayer = (config: AppConfig) => {
+  const settings = storeSettings(config)
+  switch (config.store.type) {
+    case "sqlite":
+      return SqliteStore.layer({ filename: config.store.path, settings })
+    case "postgres":
+      return PostgresStore.layer({ url: config.store.url, maxConnections: config.store.maxConnections, settings })
+    case "memory":
+      return MemoryStore.layer(settings)
+  }
+}
+
+/** Where the spool of rebound's SMTP listener is, for "smtp" accounts. */
+export const smtpSpool = (config: AppConfig): string => {
+  const smtp = config.smtp as { readonly spool?: unknown } | undefined
+  return typeof smtp?.spool === "string" ? smtp.spool : "./data/spool"
+}
+
+/** The mailbox of one account, as a layer. */
+export const mailboxLayer = (account: Account, config: AppConfig) => {
+  switch (account.type) {
+    case "pop3":
+      return Pop3Mailbox.layer({
+        host: account.host,
+        ...(account.port === undefined ? {} : { port: account.port }),
+        tls: account.tls,
+        auth: account.auth,
+        ...(account.caFile === undefined ? {} : { caFile: account.caFile }),
+        insecure: account.insecure,
+        ...(account.servername === undefined ? {} : { servername: account.servername }),
+        connectTimeout: account.connectTimeout,
+        commandTimeout: account.commandTimeout,
+        pipelining: account.pipelining,
+        maxMailSize: account.maxMailSize,
+        ignoreSize: account.ignoreSize,
+        maxMailsPerSession: account.maxMailsPerSession
+      }).pipe(Layer.provide(FetchHttpClient.layer))
+    case "maildir":
+      return MaildirMailbox.layer({
+        path: account.path,
+        limits: {
+          maxMailSize: account.maxMailSize,
+          ignoreSize: account.ignoreSize,
+          maxMailsPerSession: account.maxMailsPerSession
+        }
+      })
+    case "smtp":
+      return MaildirMailbox.layer({
+        path: smtpSpool(config),
+        limits: { maxMailsPerSession: account.maxMailsPerSession }
+      })
+  }
+}
+
+/** Opens each configured account's mailbox for as long as the scope lives. */
+export const accountHandles = (config: AppConfig, only?: string) =>
+  Effect.forEach(
+    config.accounts.filter((account) => only === undefined || account.name === only),
+    (account) =>
+      Effect.map(Layer.build(mailboxLayer(account, config)), (context): AccountHandle => ({
+        account,
+        mailbox: Context.get(context, Mailbox)
+      }))
+  )
+
+/** How the processor decodes and applies, from the configuration. */
+export const processorSettings = (config: AppConfig): ProcessorSettings => ({
+  instance: config.instance,
+  decode: {
+    rules: config.rules,
+    verifier: makeTokenVerifier(config.signing.keys, {
+      verpLocalPart: config.signing.verpLocalPart,
+      ...(config.signing.domain === undefined ? {} : { domain: config.signing.domain })
+    }),
+    ...(config.signing.stampHeader === undefined ? {} : { stampHeader: config.signing.stampHeader })
+  },
+  batchSize: 50
+})
+
+/** The processor, the status board and the store, from a configuration. */
+export const coreLayer = (config: AppConfig) =>
+  Processor.layer(processorSettings(config)).pipe(
+    Layer.provideMerge(Layer.mergeAll(storeLayer(config), ProcessorStatus.layer))
+  )
+
+const levels = {
+  trace: LogLevel.Trace,
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warning: LogLevel.Warning,
+  error: LogLevel.Error,
+  none: LogLevel.None
+} as const
+
+/** Structured logs on standard error: logfmt on a terminal, JSON lines otherwise (or as configured). */
+export const loggerLayer = (config: AppConfig) => {
+  const format = config.log.format === "auto" ? (process.stderr.isTTY ? "logfmt" : "json") : config.log.format
+  const logger =
+    format === "json" ? Logger.jsonLogger : format === "pretty" ? Logger.prettyLoggerDefault : Logger.logfmtLogger
+  return Layer.merge(
+    // logs go to standard error: standard output is for command output (classify, reports)
+    Logger.replace(Logger.defaultLogger, Logger.withConsoleError(logger)),
+    Logger.minimumLogLevel(levels[config.log.level])
+  )
+}
