@@ -1,0 +1,6 @@
+export * from "./config.js"
+export * from "./listener.js"
+export * from "./spool-mailbox.js"
+export * as SmtpRecipients from "./recipients.js"
+export * as SmtpSpool from "./spool.js"
+export * as SmtpTrace from "./trace.js"
