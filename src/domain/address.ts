@@ -50,6 +50,18 @@ export const normalizeAddress = (
 
 /** Lowercases and IDNA-encodes a domain (an address literal such as "[192.0.2.1]" is kept as it is). */
 export const normalizeDomain = (input: string): Either.Either<string, string> => {
+  const known = domainCache.get(input)
+  if (known !== undefined) return known
+  const result = encodeDomain(input)
+  // a bounded memo: the same few thousand receiving domains come back all day, and UTS #46 mapping is not cheap
+  if (domainCache.size >= 10_000) domainCache.clear()
+  domainCache.set(input, result)
+  return result
+}
+
+const domainCache = new Map<string, Either.Either<string, string>>()
+
+const encodeDomain = (input: string): Either.Either<string, string> => {
   const text = input.trim().replace(/\.$/, "")
   if (text.startsWith("[") && text.endsWith("]")) return Either.right(text.toLowerCase())
   if (text.length === 0) return Either.left(input)

@@ -8,7 +8,7 @@ import { decodeDeliveryStatus, findDeliveryStatus } from "./dsn.js"
 import { cleanAddress, type Extraction, type FoundRecipient, findAddresses, oneLine } from "./extraction.js"
 import { type BounceMail, recogniseDialect, refineExtraction } from "./dialects/index.js"
 import { findEntities, type MimeEntity } from "./mail.js"
-import { qualify, type Rule } from "./qualify.js"
+import { findSmtpCommand, qualify, type Rule } from "./qualify.js"
 import type { BounceRecord, BounceReport, MailKind } from "./report.js"
 import { decodeTextBounce, errorSection, pastedOriginal } from "./text-bounce.js"
 
@@ -136,28 +136,33 @@ const notRecipients = (root: MimeEntity, original: MimeEntity | undefined): Set<
 
 /** The explanation the human-readable part gives for each recipient of a DSN, indexed once per mail. */
 const explanationFor = (body: string) => {
-  let index: { readonly lines: ReadonlyArray<string>; readonly firstLine: ReadonlyMap<string, number> } | undefined
+  let index:
+    { readonly lines: ReadonlyArray<string>; readonly mentions: ReadonlyMap<string, Array<number>> } | undefined
   return (recipient: string | null): string | null => {
     if (recipient === null) return null
     if (index === undefined) {
       const lines = errorSection(body).split("\n")
-      const firstLine = new Map<string, number>()
+      const mentions = new Map<string, Array<number>>()
       lines.forEach((line, at) => {
         for (const address of findAddresses(line)) {
           const key = address.toLowerCase()
-          if (!firstLine.has(key)) firstLine.set(key, at)
+          const found = mentions.get(key)
+          if (found === undefined) mentions.set(key, [at])
+          else if (found.length < 4) found.push(at)
         }
       })
-      index = { lines, firstLine }
+      index = { lines, mentions }
     }
-    const { lines, firstLine } = index
+    const { lines, mentions } = index
     const key = recipient.toLowerCase()
-    const at = firstLine.get(key)
-    if (at === undefined) return null
-    const parts: Array<string> = [lines[at]!.slice(lines[at]!.toLowerCase().indexOf(key) + key.length)]
-    for (let next = at + 1; next < lines.length && lines[next]!.trim() !== ""; next++) parts.push(lines[next]!)
-    const text = oneLine(parts.join(" ").replace(/^[>:\s]+/, ""))
-    return text.length >= 8 ? text : null
+    // the first mention that says something: a list of addresses may name it before the paragraph that explains
+    for (const at of mentions.get(key) ?? []) {
+      const parts: Array<string> = [lines[at]!.slice(lines[at]!.toLowerCase().indexOf(key) + key.length)]
+      for (let next = at + 1; next < lines.length && lines[next]!.trim() !== ""; next++) parts.push(lines[next]!)
+      const text = oneLine(parts.join(" ").replace(/^[>:.\s]+/, ""))
+      if (text.length >= 8) return text
+    }
+    return null
   }
 }
 
@@ -216,6 +221,34 @@ const decodedFrom = (root: MimeEntity, depth = 0): Decoded => {
   return { extraction: extract(root, original, body), root, original, body }
 }
 
+const notLeadIn = /^(?:Content-|This is a MIME|This is a multi|This is an auto|This multi-part|###|\*\*\*|--)/
+
+/**
+ * A DSN on one recipient from an MTA that no dialect knows: its explanation is read with the diagnostic, for it often
+ * says what the Diagnostic-Code does not, and it may name the SMTP command (sisimai rfc3464/lib.go, "beforemesg").
+ */
+const withLeadIn = (extraction: Extraction, section: string): Extraction => {
+  if (extraction.recipients.length !== 1) return extraction
+  const leadIn = oneLine(
+    section
+      .split("\n")
+      .filter((line) => line.trim() !== "" && !notLeadIn.test(line) && !/--- (?:The follow|Transcript)/.test(line))
+      .join(" ")
+  )
+  if (leadIn === "") return extraction
+  const found = extraction.recipients[0]!
+  return {
+    ...extraction,
+    recipients: [
+      {
+        ...found,
+        context: found.context === null ? leadIn : `${leadIn} ${found.context}`,
+        command: found.command ?? (findSmtpCommand(leadIn) || null)
+      }
+    ]
+  }
+}
+
 /**
  * Reads a mail: a dialect that recognises it first decodes a format of its own or refines what the standard
  * decoders (ARF, RFC 3464, Amazon SES, free text, RFC 3834) found.
@@ -230,7 +263,8 @@ const extract = (root: MimeEntity, original: MimeEntity | undefined, body: strin
   }
   const dialect = recogniseDialect(mail)
   const extraction = dialect?.decode?.(mail) ?? standardExtract(root, original, body)
-  if (dialect === undefined || extraction === null) return extraction
+  if (extraction === null) return extraction
+  if (dialect === undefined) return extraction.dialect === "rfc3464" ? withLeadIn(extraction, mail.section) : extraction
   if (extraction.kind !== "bounce" && extraction.kind !== "delay") return extraction
   return { ...refineExtraction(dialect, extraction, mail), dialect: dialect.name }
 }
@@ -282,7 +316,8 @@ export const decodeBounce = (mail: MimeEntity, options: DecodeOptions = {}): Bou
         command: found.command,
         diagnosticType: found.diagnosticType,
         recipient: found.recipient,
-        reportingMta: found.reportingMta ?? extraction?.reportingMta ?? null
+        reportingMta: found.reportingMta ?? extraction?.reportingMta ?? null,
+        context: found.context
       },
       options.rules
     )

@@ -1,7 +1,7 @@
 import { cleanAddress, emptyRecipient, type Extraction, type FoundRecipient, oneLine } from "./extraction.js"
 import { decodeUtf8AddressEscapes, type FieldGroup, parseFieldGroups, stripComments, typedValue } from "./fields.js"
 import { findEntities, type MimeEntity } from "./mail.js"
-import type { MailKind } from "./report.js"
+import type { MailKind, Reason } from "./report.js"
 import { findSmtpCommand } from "./qualify.js"
 import { findEnhancedStatus, findReplyCode, preferStatus } from "./status.js"
 
@@ -41,6 +41,19 @@ const kindOfAction = (action: string | null, status: string | null): MailKind =>
   return "bounce"
 }
 
+/** PowerMTA's X-PowerMTA-BounceCategory values and the reasons they stand for (sisimai rfc3464/powermta.go). */
+const powerMtaCategories: ReadonlyMap<string, Reason> = new Map<string, Reason>([
+  ["bad-domain", "hostunknown"],
+  ["bad-mailbox", "userunknown"],
+  ["inactive-mailbox", "suspend"],
+  ["message-expired", "expired"],
+  ["no-answer-from-host", "networkerror"],
+  ["policy-related", "policyviolation"],
+  ["quota-issues", "mailboxfull"],
+  ["routing-errors", "systemerror"],
+  ["spam-related", "spamdetected"]
+])
+
 const recipientFromGroup = (
   group: FieldGroup,
   message: ReadonlyMap<string, string>,
@@ -51,6 +64,8 @@ const recipientFromGroup = (
   const recipient = final ?? original ?? addressField(group.get("x-actual-recipient"))
   const action = group.get("action") === undefined ? null : stripComments(group.get("action")!).toLowerCase() || null
   const statusField = group.get("status")
+  // "Status: 5.2.1 (mailbox disabled, not accepting messages)": the comment explains, as the diagnostic does
+  const statusComment = statusField === undefined ? "" : (/\(([^()]*)\)/.exec(statusField)?.[1]?.trim() ?? "")
   const status = statusField === undefined ? null : findEnhancedStatus(stripComments(statusField) || statusField)
   let diagnosticType: string | null = null
   let diagnostic: string | null = null
@@ -71,6 +86,8 @@ const recipientFromGroup = (
   found.diagnostic = diagnostic
   found.diagnosticType = diagnosticType
   found.command = findSmtpCommand(diagnostic ?? "") || findSmtpCommand(explanation ?? "") || null
+  found.context = statusComment === "" ? null : statusComment
+  found.reasonHint = powerMtaCategories.get((group.get("x-powermta-bouncecategory") ?? "").trim().toLowerCase()) ?? null
   found.remoteMta = mtaField(group.get("remote-mta"))
   found.reportingMta = mtaField(group.get("reporting-mta") ?? message.get("reporting-mta"))
   found.lastAttemptDate = group.get("last-attempt-date") ?? null

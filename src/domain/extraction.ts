@@ -19,6 +19,11 @@ export interface FoundRecipient {
   feedbackType: string | null
   /** a decoder's own finding on the reason, for texts whose meaning only that dialect knows */
   reasonHint: Reason | null
+  /**
+   * more of the report that qualification reads along with the diagnostic: the explanation of a report on one
+   * recipient, the comment of its Status field (sisimai reads them as part of the diagnostic)
+   */
+  context: string | null
 }
 
 /** What one decoder found in a mail. */
@@ -46,7 +51,8 @@ export const emptyRecipient = (kind: MailKind): FoundRecipient => ({
   lastAttemptDate: null,
   willRetryUntil: null,
   feedbackType: null,
-  reasonHint: null
+  reasonHint: null,
+  context: null
 })
 
 const atext = String.raw`A-Za-z0-9!#$%&'*+/=?^_\`{|}~\u0080-\uffff-`

@@ -7,23 +7,49 @@ export type ReviewStatus = typeof ReviewStatus.Type
 /** The longest normalised text kept; diagnostics past it are almost always quoted message content. */
 export const maxNormalizedLength = 1000
 
-const substitutions: ReadonlyArray<readonly [RegExp, string]> = [
-  [/\b(?:https?|ftp):\/\/[^\s<>"')]+/gi, "<url>"],
-  [/<?[^\s<>"'()[\]@,;:]+@(?:[a-z0-9-]+\.)+[a-z0-9-]+>?/gi, "<address>"],
+interface Substitution {
+  /** a cheap test that the pattern may match at all (most texts have no URL, no date, no IPv6) */
+  readonly when: RegExp
+  readonly pattern: RegExp
+  readonly placeholder: string
+}
+
+const substitutions: ReadonlyArray<Substitution> = [
+  { when: /:\/\//, pattern: /\b(?:https?|ftp):\/\/[^\s<>"')]+/gi, placeholder: "<url>" },
+  { when: /@/, pattern: /<?[^\s<>"'()[\]@,;:]+@(?:[a-z0-9-]+\.)+[a-z0-9-]+>?/gi, placeholder: "<address>" },
   // RFC 5322 and ISO 8601 dates and times, before numbers are replaced one by one
-  [
-    /\b(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,?\s+)?\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\s+\d{2,4}(?:\s+\d{1,2}:\d{2}(?::\d{2})?(?:\s*(?:[+-]\d{4}|[a-z]{1,5}))?)?/gi,
-    "<date>"
-  ],
-  [/\b\d{4}-\d{2}-\d{2}(?:[t ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:z|[+-]\d{2}:?\d{2})?)?\b/gi, "<date>"],
-  [/\b\d{1,2}:\d{2}:\d{2}\b/g, "<time>"],
-  [/\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b|\b(?:[0-9a-f]{1,4}:)+:(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4})*)?/gi, "<ip>"],
-  [/\[?\b(?:\d{1,3}\.){3}\d{1,3}\b\]?/g, "<ip>"],
-  [/\b(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63}\b/gi, "<host>"],
-  // queue ids, hashes, tokens: long runs that mix letters and digits
-  [/\b(?=[a-z0-9_\-=+/]*\d)(?=[a-z0-9_\-=+/]*[a-z])[a-z0-9_\-=+/]{8,}\b/gi, "<id>"],
-  [/\b[0-9a-f]{8,}\b/gi, "<id>"]
+  {
+    when: /\d\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)/i,
+    pattern:
+      /\b(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,?\s+)?\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\s+\d{2,4}(?:\s+\d{1,2}:\d{2}(?::\d{2})?(?:\s*(?:[+-]\d{4}|[a-z]{1,5}))?)?/gi,
+    placeholder: "<date>"
+  },
+  {
+    when: /\d{4}-\d\d-\d\d/,
+    pattern: /\b\d{4}-\d{2}-\d{2}(?:[t ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:z|[+-]\d{2}:?\d{2})?)?\b/gi,
+    placeholder: "<date>"
+  },
+  { when: /\d:\d\d:\d/, pattern: /\b\d{1,2}:\d{2}:\d{2}\b/g, placeholder: "<time>" },
+  {
+    when: /[0-9a-f]:[0-9a-f]*:/i,
+    pattern: /\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b|\b(?:[0-9a-f]{1,4}:)+:(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4})*)?/gi,
+    placeholder: "<ip>"
+  },
+  { when: /\d\.\d+\.\d/, pattern: /\[?\b(?:\d{1,3}\.){3}\d{1,3}\b\]?/g, placeholder: "<ip>" }
 ]
+
+const hostName = /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63}$/i
+const hasDigit = /\d/
+const hasLetter = /[a-z]/i
+
+/** Host names become <host>; queue ids, hashes and tokens (8 or more characters mixing letters and digits) <id>. */
+const token = (word: string): string => {
+  const bare = word.replace(/[._\-=+/]+$/, "")
+  const trailer = word.slice(bare.length)
+  if (hostName.test(bare)) return `<host>${trailer}`
+  if (bare.length >= 8 && hasDigit.test(bare) && hasLetter.test(bare)) return `<id>${trailer}`
+  return word
+}
 
 const statusCode = /^[245]\d{2}(?=[ -]|$)/
 const enhancedCode = /\b[245]\.\d{1,3}\.\d{1,3}\b/g
@@ -42,7 +68,10 @@ export const normalizeDiagnostic = (text: string): string => {
   }
   work = work.replace(statusCode, keep)
   work = work.replace(enhancedCode, keep)
-  for (const [pattern, placeholder] of substitutions) work = work.replace(pattern, placeholder)
+  for (const { pattern, placeholder, when } of substitutions) {
+    if (when.test(work)) work = work.replace(pattern, placeholder)
+  }
+  work = work.replace(/[a-z0-9][a-z0-9._\-=+/]*/gi, token)
   work = work.replace(/\d+/g, "<n>")
   work = work.replace(/(?:<n>[.,:/-]?)+<n>/g, "<n>")
   work = work.replace(/[\ue000-\uf8ff]/g, (mark) => codes[mark.charCodeAt(0) - 0xe000]!)

@@ -44,6 +44,8 @@ export interface QualifyInput {
   readonly recipient?: string | null
   /** the reporting MTA; its host can tell the mail service */
   readonly reportingMta?: string | null
+  /** more text of the report that the rules read before the diagnostic (the explanation of a one-recipient DSN) */
+  readonly context?: string | null
 }
 
 /** The outcome of qualification. */
@@ -163,7 +165,7 @@ const canonicalStatus = (status: string | null): string =>
 
 const factsOf = (input: QualifyInput): Facts => {
   const diagnostic = input.diagnostic ?? ""
-  const text = normalizeDiagnostic(diagnostic)
+  const text = normalizeDiagnostic(input.context ? `${input.context} ${diagnostic}` : diagnostic)
   const status = canonicalStatus(input.status)
   const statusReason = statusReasons.get(status) ?? ""
   const diagnosticType = (input.diagnosticType ?? "").trim().toUpperCase()
@@ -174,7 +176,9 @@ const factsOf = (input: QualifyInput): Facts => {
     status,
     statusReason,
     replyCode: (input.replyCode ?? "").trim(),
-    command: (input.command ?? findSmtpCommand(diagnostic)).trim().toUpperCase(),
+    command: (input.command ?? (findSmtpCommand(diagnostic) || findSmtpCommand(input.context ?? "")))
+      .trim()
+      .toUpperCase(),
     action: (input.action ?? "").trim().toLowerCase(),
     diagnosticType,
     hint: input.reasonHint,

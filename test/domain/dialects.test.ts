@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { parseMail } from "../../src/adapters/mime/parse.js"
 import { decodeBounce } from "../../src/domain/decode.js"
-import { exchange2003Report, exchangeOnlineReport, postfixDsn } from "../support/mails.js"
+import { exchange2003Report, exchangeOnlineReport, plainDsn, postfixDsn, sendmailDsn } from "../support/mails.js"
 
 const decode = (bytes: Uint8Array) => decodeBounce(parseMail(bytes))
 
@@ -73,6 +73,85 @@ describe("dialects: Postfix", () => {
             status: "5.0.0",
             diagnostic: "550 <kim@receiver.example>: Recipient address rejected."
           }
+        ]
+      })
+    )
+    assert.strictEqual(report.records[0]!.reason, "userunknown")
+    assert.strictEqual(report.records[0]!.type, "hard")
+  })
+})
+
+describe("dialects: Sendmail", () => {
+  it("reads the whole multi-line reply from the transcript and the command that failed", () => {
+    const report = decode(
+      sendmailDsn({
+        recipient: "kim@receiver.example",
+        command: "DATA",
+        status: "5.7.1",
+        reply: [
+          "550-5.7.1 [192.0.2.1] Messages with multiple addresses in From:",
+          "550 5.7.1 header are not accepted. - gsmtp"
+        ]
+      })
+    )
+    const record = report.records[0]!
+    assert.strictEqual(report.dialect, "sendmail")
+    assert.strictEqual(
+      record.diagnostic,
+      "550-5.7.1 [192.0.2.1] Messages with multiple addresses in From: 550 5.7.1 header are not accepted. - gsmtp"
+    )
+    assert.strictEqual(record.reason, "notcompliantrfc")
+  })
+
+  it("an unknown user answered to DATA is a filter's refusal; answered to RCPT, an unknown user", () => {
+    const reply = ["550 Unknown user kim@receiver.example"]
+    const data = decode(sendmailDsn({ recipient: "kim@receiver.example", command: "DATA", status: "5.2.0", reply }))
+    assert.strictEqual(data.records[0]!.reason, "filtered")
+    const rcpt = decode(
+      sendmailDsn({
+        recipient: "kim@receiver.example",
+        command: "RCPT To:<kim@receiver.example>",
+        status: "5.0.0",
+        reply
+      })
+    )
+    assert.strictEqual(rcpt.records[0]!.reason, "userunknown")
+  })
+})
+
+describe("DSNs from MTAs that no dialect knows", () => {
+  const group = (fields: string) => `Final-Recipient: rfc822; kim@receiver.example\nAction: failed\n${fields}`
+
+  it("reads the explanation of a one-recipient report along with its diagnostic", () => {
+    const report = decode(
+      plainDsn({
+        explanation: "Your message to <kim> was automatically rejected:\nNot enough disk space",
+        groups: [group("Status: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 <kim@receiver.example>... User Unknown")]
+      })
+    )
+    assert.strictEqual(report.records[0]!.reason, "mailboxfull")
+    assert.strictEqual(report.records[0]!.diagnostic, "550 5.1.1 <kim@receiver.example>... User Unknown")
+  })
+
+  it("reads the comment of the Status field", () => {
+    const report = decode(
+      plainDsn({
+        explanation: "Delivery to the following recipient failed.",
+        groups: [group("Status: 5.0.0 (mailbox disabled, not accepting messages)\nDiagnostic-Code: smtp; 550 refused")]
+      })
+    )
+    assert.strictEqual(report.records[0]!.reason, "suspend")
+  })
+
+  it("PowerMTA: X-PowerMTA-BounceCategory is the MTA's own finding", () => {
+    const report = decode(
+      plainDsn({
+        explanation: "<kim@receiver.example> delivery failed; will not continue trying",
+        groups: [
+          group(
+            "Status: 5.0.0 (undefined status)\nDiagnostic-Code: smtp;554 delivery error: this account is not here\n" +
+              "X-PowerMTA-BounceCategory: bad-mailbox"
+          )
         ]
       })
     )

@@ -318,3 +318,97 @@ Original message headers:
 
 ${originalHeaders(original)}
 `)
+
+/** A DSN from an MTA no dialect knows: a free explanation, then the delivery-status groups as given. */
+export const plainDsn = (options: {
+  readonly explanation: string
+  readonly groups: ReadonlyArray<string>
+  readonly subject?: string
+  readonly original?: Original
+}): Buffer => {
+  const original = options.original ?? defaultOriginal
+  return crlf(`From: Mail Delivery Service <mailer@mta.relay.example>
+To: ${original.from}
+Subject: ${options.subject ?? "Delivery Status Notification (Failure)"}
+Date: Thu, 01 Jan 2026 12:00:01 +0000
+Message-ID: <dsn-0001@mta.relay.example>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="dsn-boundary"
+
+--dsn-boundary
+Content-Type: text/plain; charset=us-ascii
+
+${options.explanation}
+
+--dsn-boundary
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mta.relay.example
+
+${options.groups.join("\n\n")}
+
+--dsn-boundary
+Content-Type: text/rfc822-headers
+
+${originalHeaders(original)}
+
+--dsn-boundary--
+`)
+}
+
+/** Sendmail's DSN with its session transcript: the commands sent and every line of the reply. */
+export const sendmailDsn = (options: {
+  readonly recipient: string
+  readonly command: string
+  readonly reply: ReadonlyArray<string>
+  readonly status: string
+  readonly original?: Original
+}): Buffer => {
+  const original = options.original ?? defaultOriginal
+  return crlf(`From: Mail Delivery Subsystem <MAILER-DAEMON@mx.relay.example>
+To: ${original.from}
+Subject: Returned mail: see transcript for details
+Date: Thu, 01 Jan 2026 12:00:01 +0000
+Message-Id: <202601011200.AAA00002@mx.relay.example>
+Auto-Submitted: auto-generated (failure)
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="AAA00002.1767268801/mx.relay.example"
+
+This is a MIME-encapsulated message
+
+--AAA00002.1767268801/mx.relay.example
+
+The original message was received at Thu, 1 Jan 2026 12:00:00 +0000
+from localhost [127.0.0.1]
+
+   ----- The following addresses had permanent fatal errors -----
+<${options.recipient}>
+    (reason: ${options.reply[0]})
+
+   ----- Transcript of session follows -----
+... while talking to mx.receiver.example.:
+>>> ${options.command}
+${options.reply.map((line) => `<<< ${line}`).join("\n")}
+554 5.0.0 Service unavailable
+
+--AAA00002.1767268801/mx.relay.example
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.relay.example
+Arrival-Date: Thu, 1 Jan 2026 12:00:00 +0000
+
+Final-Recipient: RFC822; ${options.recipient}
+Action: failed
+Status: ${options.status}
+Remote-MTA: DNS; mx.receiver.example
+Diagnostic-Code: SMTP; ${options.reply[0]}
+Last-Attempt-Date: Thu, 1 Jan 2026 12:00:01 +0000
+
+--AAA00002.1767268801/mx.relay.example
+Content-Type: text/rfc822-headers
+
+${originalHeaders(original)}
+
+--AAA00002.1767268801/mx.relay.example--
+`)
+}

@@ -6,7 +6,7 @@
 import type { FoundRecipient } from "../extraction.js"
 import { findSmtpCommand } from "../qualify.js"
 import { findEnhancedStatus, findReplyCode } from "../status.js"
-import { type BounceMail, type Dialect, paragraphOf } from "./dialect.js"
+import { type BounceMail, type Dialect, paragraphs } from "./dialect.js"
 
 const markers = ["This is the mail system at host ", "This is the Postfix program", "The Postfix program"]
 
@@ -16,11 +16,15 @@ const recognise = (mail: BounceMail): boolean =>
 
 const comparable = (text: string): string => text.replace(/\s+/g, " ").trim().toLowerCase()
 
-const refineOne = (found: FoundRecipient, mail: BounceMail, firstCommand: string): FoundRecipient => {
+const refineOne = (
+  found: FoundRecipient,
+  paragraphOf: (address: string | null) => string | null,
+  firstCommand: string
+): FoundRecipient => {
   const refined: FoundRecipient = { ...found }
   // Postfix's own type for its local errors; they are SMTP-like replies (sisimai reads them as SMTP)
   if (refined.diagnosticType === "x-postfix") refined.diagnosticType = "smtp"
-  const paragraph = paragraphOf(mail.section, found.recipient)
+  const paragraph = paragraphOf(found.recipient)
   if (paragraph !== null) {
     const diagnostic = found.diagnostic ?? ""
     const hasCode = findReplyCode(paragraph) !== null || findEnhancedStatus(paragraph) !== null
@@ -47,6 +51,7 @@ export const postfix: Dialect = {
     // the command of the first "(in reply to ... command)" stands for recipients whose paragraph names none
     const inReplyTo = /\(in reply to ([A-Z][A-Z ]*?) command\)/.exec(mail.section.replace(/\s+/g, " "))
     const firstCommand = inReplyTo === null ? "" : findSmtpCommand(inReplyTo[0])
-    return records.map((found) => refineOne(found, mail, firstCommand))
+    const paragraphOf = paragraphs(mail.section)
+    return records.map((found) => refineOne(found, paragraphOf, firstCommand))
   }
 }
