@@ -31,6 +31,12 @@ export interface AddressListFilter {
   readonly status?: AddressStatus
   readonly domain?: string
   readonly suspect?: boolean
+  /** the reason of the quarantine */
+  readonly reason?: Reason
+  /** quarantined at or after */
+  readonly from?: number
+  /** quarantined before */
+  readonly to?: number
   readonly limit: number
 }
 
@@ -60,6 +66,8 @@ export class AddressStates extends Context.Tag("rebound/Store/AddressStates")<
       filter: QuarantineFilter,
       limit: number
     ) => Effect.Effect<ReadonlyArray<NormalizedAddress>, StoreError>
+    /** How many addresses `quarantined` would select with no limit. */
+    readonly countQuarantined: (filter: QuarantineFilter) => Effect.Effect<number, StoreError>
     /** Addresses the daily job may change at `now`: timed releases and counters past their quiet period. */
     readonly dueForExpiry: (
       now: number,
@@ -225,7 +233,10 @@ export const make = Effect.gen(function* () {
       const conditions = [
         ...(filter.status === undefined ? [] : [sql`status = ${filter.status}`]),
         ...(filter.domain === undefined ? [] : [sql`domain = ${filter.domain}`]),
-        ...(filter.suspect === undefined ? [] : [sql`suspect = ${flag(filter.suspect)}`])
+        ...(filter.suspect === undefined ? [] : [sql`suspect = ${flag(filter.suspect)}`]),
+        ...(filter.reason === undefined ? [] : [sql`quarantine_reason = ${filter.reason}`]),
+        ...(filter.from === undefined ? [] : [sql`quarantined_at >= ${filter.from}`]),
+        ...(filter.to === undefined ? [] : [sql`quarantined_at < ${filter.to}`])
       ]
       const rows =
         yield* sql`SELECT * FROM address_states WHERE ${sql.and(conditions)} ORDER BY address LIMIT ${filter.limit}`
@@ -234,23 +245,34 @@ export const make = Effect.gen(function* () {
     Effect.mapError(databaseError("listing address states"))
   )
 
+  const quarantineConditions = (filter: QuarantineFilter) => [
+    sql`quarantined_at IS NOT NULL`,
+    sql`list IS NULL`,
+    ...(filter.domain === undefined ? [] : [sql`domain = ${filter.domain}`]),
+    ...(filter.reason === undefined ? [] : [sql`quarantine_reason = ${filter.reason}`]),
+    ...(filter.from === undefined ? [] : [sql`quarantined_at >= ${filter.from}`]),
+    ...(filter.to === undefined ? [] : [sql`quarantined_at < ${filter.to}`]),
+    ...(filter.suspectOnly === true ? [sql`suspect = 1`] : [])
+  ]
+
   const quarantined = Effect.fn("AddressStates.quarantined")(
     function* (filter: QuarantineFilter, limit: number) {
-      const conditions = [
-        sql`quarantined_at IS NOT NULL`,
-        sql`list IS NULL`,
-        ...(filter.domain === undefined ? [] : [sql`domain = ${filter.domain}`]),
-        ...(filter.reason === undefined ? [] : [sql`quarantine_reason = ${filter.reason}`]),
-        ...(filter.from === undefined ? [] : [sql`quarantined_at >= ${filter.from}`]),
-        ...(filter.to === undefined ? [] : [sql`quarantined_at < ${filter.to}`]),
-        ...(filter.suspectOnly === true ? [sql`suspect = 1`] : [])
-      ]
       const rows = yield* sql<{
         address: NormalizedAddress
-      }>`SELECT address FROM address_states WHERE ${sql.and(conditions)} ORDER BY address LIMIT ${limit}`
+      }>`SELECT address FROM address_states WHERE ${sql.and(quarantineConditions(filter))} ORDER BY address LIMIT ${limit}`
       return rows.map((row) => row.address)
     },
     Effect.mapError(databaseError("selecting quarantined addresses"))
+  )
+
+  const countQuarantined = Effect.fn("AddressStates.countQuarantined")(
+    function* (filter: QuarantineFilter) {
+      const rows = yield* sql<{
+        n: unknown
+      }>`SELECT COUNT(*) AS n FROM address_states WHERE ${sql.and(quarantineConditions(filter))}`
+      return num(rows[0]?.n ?? 0)
+    },
+    Effect.mapError(databaseError("counting quarantined addresses"))
   )
 
   const dueForExpiry = Effect.fn("AddressStates.dueForExpiry")(
@@ -276,7 +298,7 @@ export const make = Effect.gen(function* () {
     return Object.fromEntries(rows.map((row) => [row.status, num(row.n)])) as Partial<Record<AddressStatus, number>>
   }).pipe(Effect.mapError(databaseError("counting address states")), Effect.withSpan("AddressStates.counts"))
 
-  return AddressStates.of({ get, lock, save, history, list, quarantined, dueForExpiry, counts })
+  return AddressStates.of({ get, lock, save, history, list, quarantined, countQuarantined, dueForExpiry, counts })
 })
 
 export const layer = Layer.effect(AddressStates, make)

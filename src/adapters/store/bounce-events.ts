@@ -3,6 +3,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { NormalizedAddress } from "../../domain/address.js"
+import type { BounceType, Reason } from "../../domain/report.js"
 import { databaseError, type StoreError } from "./errors.js"
 import type { LedgerKey, StoredBounceEvent } from "./model.js"
 import { bool, chunksFor, flag, num, textOrNull } from "./values.js"
@@ -20,8 +21,20 @@ export class BounceEvents extends Context.Tag("rebound/Store/BounceEvents")<
     /** The events of one mail, in record order. */
     readonly forMail: (key: LedgerKey) => Effect.Effect<ReadonlyArray<StoredBounceEvent>, StoreError>
     readonly count: (since: number) => Effect.Effect<number, StoreError>
+    /** Bounce records received in [from, to), counted per type and reason. */
+    readonly reasonCounts: (range: {
+      readonly from: number
+      readonly to: number
+    }) => Effect.Effect<ReadonlyArray<ReasonCount>, StoreError>
   }
 >() {}
+
+/** How many bounce records of one type had one reason. */
+export interface ReasonCount {
+  readonly type: BounceType
+  readonly reason: Reason
+  readonly count: number
+}
 
 const toRow = (event: StoredBounceEvent) => ({
   account: event.key.account,
@@ -41,39 +54,71 @@ const toRow = (event: StoredBounceEvent) => ({
   sent_message_id: event.sentMessageId,
   counted_against: event.countedAgainst,
   suspect: flag(event.suspect),
-  details: JSON.stringify({
-    mailKind: event.mailKind,
-    dialect: event.dialect,
-    reportMessageId: event.reportMessageId,
-    reportFrom: event.reportFrom,
-    reportSubject: event.reportSubject,
-    reportDate: event.reportDate,
-    recipient: event.recipient,
-    originalRecipient: event.originalRecipient,
-    action: event.action,
-    replyCode: event.replyCode,
-    diagnostic: event.diagnostic,
-    diagnosticType: event.diagnosticType,
-    remoteMta: event.remoteMta,
-    reportingMta: event.reportingMta,
-    lastAttemptDate: event.lastAttemptDate,
-    willRetryUntil: event.willRetryUntil,
-    campaignReason: event.campaignReason,
-    feedbackType: event.feedbackType,
-    originalMessageId: event.originalMessageId,
-    originalEnvelopeId: event.originalEnvelopeId,
-    correlationMethod: event.correlationMethod,
-    correlationVerified: event.correlationVerified,
-    correlationValue: event.correlationValue,
-    correlationInstance: event.correlationInstance,
-    correlationRecipientId: event.correlationRecipientId
-  })
+  details: JSON.stringify(
+    withoutNulls({
+      mailKind: event.mailKind,
+      dialect: event.dialect,
+      reportMessageId: event.reportMessageId,
+      reportFrom: event.reportFrom,
+      reportSubject: event.reportSubject,
+      reportDate: event.reportDate,
+      recipient: event.recipient,
+      originalRecipient: event.originalRecipient,
+      action: event.action,
+      replyCode: event.replyCode,
+      diagnostic: event.diagnostic,
+      diagnosticType: event.diagnosticType,
+      remoteMta: event.remoteMta,
+      reportingMta: event.reportingMta,
+      lastAttemptDate: event.lastAttemptDate,
+      willRetryUntil: event.willRetryUntil,
+      campaignReason: event.campaignReason,
+      feedbackType: event.feedbackType,
+      originalMessageId: event.originalMessageId,
+      originalEnvelopeId: event.originalEnvelopeId,
+      correlationMethod: event.correlationMethod,
+      correlationVerified: event.correlationVerified,
+      correlationValue: event.correlationValue,
+      correlationInstance: event.correlationInstance,
+      correlationRecipientId: event.correlationRecipientId
+    })
+  )
 })
+
+/** Drops null fields, which are most of them: absent from `details` reads back as null. */
+const withoutNulls = (fields: Record<string, unknown>) => {
+  const kept: Record<string, unknown> = {}
+  for (const key in fields) if (fields[key] !== null) kept[key] = fields[key]
+  return kept
+}
 
 const columnCount = 18
 
+const detailDefaults = {
+  reportMessageId: null,
+  reportFrom: null,
+  reportSubject: null,
+  reportDate: null,
+  recipient: null,
+  originalRecipient: null,
+  action: null,
+  replyCode: null,
+  diagnostic: null,
+  diagnosticType: null,
+  remoteMta: null,
+  reportingMta: null,
+  lastAttemptDate: null,
+  willRetryUntil: null,
+  feedbackType: null,
+  originalMessageId: null,
+  originalEnvelopeId: null,
+  correlationValue: null,
+  correlationInstance: null,
+  correlationRecipientId: null
+}
+
 const fromRow = (row: any): StoredBounceEvent => {
-  const details = JSON.parse(row.details)
+  const details = { ...detailDefaults, ...JSON.parse(row.details) }
   return {
     key: { account: row.account, uid: row.uid, sha256: row.sha256 },
     recordIndex: num(row.record_index),
@@ -156,7 +201,17 @@ export const make = Effect.gen(function* () {
     Effect.mapError(databaseError("counting bounce events"))
   )
 
-  return BounceEvents.of({ insert, forAddress, forMail, count })
+  const reasonCounts = Effect.fn("BounceEvents.reasonCounts")(
+    function* (range: { readonly from: number; readonly to: number }) {
+      const rows = yield* sql<{ type: BounceType; reason: Reason; n: unknown }>`SELECT type, reason, COUNT(*) AS n
+        FROM bounce_events WHERE received_at >= ${range.from} AND received_at < ${range.to} AND kind = 'bounce'
+        GROUP BY type, reason ORDER BY reason, type`
+      return rows.map((row): ReasonCount => ({ type: row.type, reason: row.reason, count: num(row.n) }))
+    },
+    Effect.mapError(databaseError("counting bounce events by reason"))
+  )
+
+  return BounceEvents.of({ insert, forAddress, forMail, count, reasonCounts })
 })
 
 export const layer = Layer.effect(BounceEvents, make)

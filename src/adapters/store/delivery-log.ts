@@ -15,8 +15,25 @@ export class DeliveryLog extends Context.Tag("rebound/Store/DeliveryLog")<
     readonly merge: (entries: ReadonlyArray<DeliveryLogEntry>) => Effect.Effect<void, StoreError>
     readonly get: (messageKey: string) => Effect.Effect<Option.Option<DeliveryLogEntry>, StoreError>
     readonly forDelivery: (deliveryId: string) => Effect.Effect<ReadonlyArray<DeliveryLogEntry>, StoreError>
+    /** Per delivery with an entry updated in [from, to): its messages by state, most recently active first. */
+    readonly totals: (range: {
+      readonly from: number
+      readonly to: number
+      readonly limit: number
+    }) => Effect.Effect<ReadonlyArray<DeliveryTotals>, StoreError>
   }
 >() {}
+
+/** The messages of one delivery by their state in the log. */
+export interface DeliveryTotals {
+  readonly deliveryId: string
+  readonly messages: number
+  readonly hard: number
+  readonly soft: number
+  readonly delayed: number
+  readonly complaints: number
+  readonly lastUpdate: number
+}
 
 const fromRow = (row: any): DeliveryLogEntry => ({
   messageKey: row.message_key,
@@ -85,7 +102,32 @@ export const make = Effect.gen(function* () {
     Effect.mapError(databaseError("reading the delivery log"))
   )
 
-  return DeliveryLog.of({ merge, get, forDelivery })
+  const totals = Effect.fn("DeliveryLog.totals")(
+    function* (range: { readonly from: number; readonly to: number; readonly limit: number }) {
+      const rows = yield* sql`SELECT delivery_id, COUNT(*) AS messages,
+          SUM(CASE WHEN state = 'Failed' AND type = 'hard' THEN 1 ELSE 0 END) AS hard,
+          SUM(CASE WHEN state = 'Failed' AND type = 'soft' THEN 1 ELSE 0 END) AS soft,
+          SUM(CASE WHEN state = 'Delayed' THEN 1 ELSE 0 END) AS delayed,
+          SUM(CASE WHEN state = 'Complained' THEN 1 ELSE 0 END) AS complaints,
+          MAX(updated_at) AS last_update
+        FROM delivery_log WHERE delivery_id IN (
+          SELECT DISTINCT delivery_id FROM delivery_log
+          WHERE updated_at >= ${range.from} AND updated_at < ${range.to} AND delivery_id IS NOT NULL
+        ) GROUP BY delivery_id ORDER BY last_update DESC, delivery_id LIMIT ${range.limit}`
+      return rows.map((row: any): DeliveryTotals => ({
+        deliveryId: row.delivery_id,
+        messages: num(row.messages),
+        hard: num(row.hard),
+        soft: num(row.soft),
+        delayed: num(row.delayed),
+        complaints: num(row.complaints),
+        lastUpdate: num(row.last_update)
+      }))
+    },
+    Effect.mapError(databaseError("totalling deliveries"))
+  )
+
+  return DeliveryLog.of({ merge, get, forDelivery, totals })
 })
 
 export const layer = Layer.effect(DeliveryLog, make)

@@ -21,9 +21,10 @@ export class DomainStats extends Context.Tag("rebound/Store/DomainStats")<
   {
     /** Adds counts (counts for the same domain, hour and counter add up). */
     readonly add: (counts: ReadonlyArray<DomainCount>) => Effect.Effect<void, StoreError>
-    /** Per domain, each counter summed over the hours at or after `sinceHour`. */
+    /** Per domain, each counter summed over the hours at or after `sinceHour` (and before `untilHour`). */
     readonly totals: (options: {
       readonly sinceHour: number
+      readonly untilHour?: number
       readonly domains?: ReadonlyArray<string>
     }) => Effect.Effect<ReadonlyArray<DomainTotals>, StoreError>
     /** Deletes the hours before `beforeHour`; returns how many rows. */
@@ -57,7 +58,12 @@ export const make = Effect.gen(function* () {
   )
 
   const totals = Effect.fn("DomainStats.totals")(
-    function* (options: { readonly sinceHour: number; readonly domains?: ReadonlyArray<string> }) {
+    function* (options: {
+      readonly sinceHour: number
+      readonly untilHour?: number
+      readonly domains?: ReadonlyArray<string>
+    }) {
+      const until = options.untilHour === undefined ? sql`1 = 1` : sql`hour < ${options.untilHour}`
       const byDomain = new Map<string, Record<string, number>>()
       const collect = (rows: ReadonlyArray<{ domain: string; counter: string; n: unknown }>) => {
         for (const row of rows) {
@@ -72,7 +78,7 @@ export const make = Effect.gen(function* () {
             domain: string
             counter: string
             n: unknown
-          }>`SELECT domain, counter, SUM(n) AS n FROM domain_counts WHERE hour >= ${options.sinceHour} GROUP BY domain, counter`
+          }>`SELECT domain, counter, SUM(n) AS n FROM domain_counts WHERE hour >= ${options.sinceHour} AND ${until} GROUP BY domain, counter`
         )
       } else {
         const domains = [...new Set(options.domains)]
@@ -83,7 +89,7 @@ export const make = Effect.gen(function* () {
               counter: string
               n: unknown
             }>`SELECT domain, counter, SUM(n) AS n FROM domain_counts
-            WHERE domain IN ${sql.in(chunk)} AND hour >= ${options.sinceHour}
+            WHERE domain IN ${sql.in(chunk)} AND hour >= ${options.sinceHour} AND ${until}
             GROUP BY domain, counter`
           )
         }

@@ -3,7 +3,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { Clock, Effect, Fiber, Layer, Option, Schedule, TestClock, TestServices } from "effect"
 import type { BounceRecord, BounceReport, Correlation } from "../../../src/domain/report.js"
 import { noCorrelation } from "../../../src/domain/report.js"
-import { AddressStates } from "../../../src/adapters/store/address-states.js"
+import { type AddressListFilter, AddressStates } from "../../../src/adapters/store/address-states.js"
 import { BounceEvents } from "../../../src/adapters/store/bounce-events.js"
 import { DeliveryLog } from "../../../src/adapters/store/delivery-log.js"
 import { DomainStats } from "../../../src/adapters/store/domain-stats.js"
@@ -601,6 +601,113 @@ export const conformance = (backend: Backend) => {
         assert.strictEqual(yield* statusOf("e@one.example"), "quarantined")
         assert.strictEqual(yield* store.bulk("release", { reason: "hostunknown" }, operator), 1)
         assert.strictEqual(yield* statusOf("e@one.example"), "valid")
+      }))
+
+    test("address lists and counts filter by status, domain, reason, suspect and quarantine time", () =>
+      Effect.gen(function* () {
+        const store = yield* Store
+        const states = yield* AddressStates
+        yield* store.applyMails([hard("a@one.example"), hard("b@one.example"), soft("w@one.example")])
+        yield* TestClock.adjust("2 days")
+        yield* store.applyMails([
+          hard("c@one.example"),
+          hard("d@two.example", { reason: "hostunknown", campaignReason: "Invalid domain" })
+        ])
+        yield* store.operate("deny", "b@one.example", operator)
+        const listed = (filter: Omit<AddressListFilter, "limit">) =>
+          Effect.map(states.list({ ...filter, limit: 100 }), (rows) => rows.map((row) => row.address))
+        assert.deepStrictEqual(yield* listed({ status: "quarantined" }), [
+          "a@one.example",
+          "c@one.example",
+          "d@two.example"
+        ])
+        assert.deepStrictEqual(yield* listed({ status: "quarantined", from: start + DAY }), [
+          "c@one.example",
+          "d@two.example"
+        ])
+        assert.deepStrictEqual(yield* listed({ to: start + DAY }), ["a@one.example", "b@one.example"])
+        assert.deepStrictEqual(yield* listed({ reason: "hostunknown" }), ["d@two.example"])
+        assert.deepStrictEqual(yield* listed({ domain: "one.example", status: "with-errors" }), ["w@one.example"])
+        assert.deepStrictEqual(yield* listed({ suspect: true }), [])
+        // counts what a bulk operation would select: quarantined, on no list
+        assert.strictEqual(yield* states.countQuarantined({}), 3)
+        assert.strictEqual(yield* states.countQuarantined({ domain: "one.example" }), 2)
+        assert.strictEqual(yield* states.countQuarantined({ domain: "one.example", to: start + DAY }), 1)
+        assert.strictEqual(yield* states.countQuarantined({ reason: "hostunknown", from: start + 3 * DAY }), 0)
+        assert.strictEqual(yield* states.countQuarantined({ suspectOnly: true }), 0)
+      }))
+
+    test("report queries: bounces per type and reason, domain counters over hours, deliveries by state", () =>
+      Effect.gen(function* () {
+        const store = yield* Store
+        const events = yield* BounceEvents
+        const log = yield* DeliveryLog
+        const stats = yield* DomainStats
+        yield* store.registerSent([
+          { messageId: "r1@sender.example", deliveryId: "D1", recipient: "r1@example.org" },
+          { messageId: "r2@sender.example", deliveryId: "D1", recipient: "r2@example.org" },
+          { messageId: "r3@sender.example", deliveryId: "D1", recipient: "r3@example.org" },
+          { messageId: "r4@sender.example", deliveryId: "D2", recipient: "r4@example.net" }
+        ])
+        yield* store.applyMails([
+          hard("r1@example.org", { originalMessageId: "r1@sender.example" }),
+          mail([
+            record({
+              recipient: "r2@example.org",
+              type: "soft",
+              reason: "mailboxfull",
+              status: "4.2.2",
+              originalMessageId: "r2@sender.example"
+            })
+          ]),
+          mail([record({ recipient: "x@example.org", type: "ignored", reason: "onhold", status: null })])
+        ])
+        yield* TestClock.adjust("3 hours")
+        yield* store.applyMail(hard("r4@example.net", { originalMessageId: "r4@sender.example" }))
+
+        const counts = (from: number, to: number) =>
+          Effect.map(events.reasonCounts({ from, to }), (rows) => rows.map((r) => [r.reason, r.type, r.count]))
+        assert.deepStrictEqual(yield* counts(start, start + DAY), [
+          ["mailboxfull", "soft", 1],
+          ["onhold", "ignored", 1],
+          ["userunknown", "hard", 2]
+        ])
+        assert.deepStrictEqual(yield* counts(start, start + HOUR), [
+          ["mailboxfull", "soft", 1],
+          ["onhold", "ignored", 1],
+          ["userunknown", "hard", 1]
+        ])
+        assert.deepStrictEqual(yield* counts(start + HOUR, start + DAY), [["userunknown", "hard", 1]])
+
+        const hour = start / HOUR
+        const byDomain = (untilHour: number) =>
+          Effect.map(stats.totals({ sinceHour: hour, untilHour }), (rows) =>
+            Object.fromEntries(rows.map((row) => [row.domain, row.counters]))
+          )
+        assert.deepStrictEqual(yield* byDomain(hour + 1), {
+          "example.org": { sent: 3, hard: 1, soft: 1 },
+          "example.net": { sent: 1 }
+        })
+        assert.deepStrictEqual((yield* byDomain(hour + 4))["example.net"], { sent: 1, hard: 1 })
+
+        assert.deepStrictEqual(yield* log.totals({ from: start, to: start + DAY, limit: 10 }), [
+          {
+            deliveryId: "D2",
+            messages: 1,
+            hard: 1,
+            soft: 0,
+            delayed: 0,
+            complaints: 0,
+            lastUpdate: start + 3 * HOUR
+          },
+          { deliveryId: "D1", messages: 3, hard: 1, soft: 1, delayed: 0, complaints: 0, lastUpdate: start }
+        ])
+        // a delivery counts whole when one of its messages changed in the range
+        assert.deepStrictEqual(
+          (yield* log.totals({ from: start + HOUR, to: start + DAY, limit: 10 })).map((d) => d.deliveryId),
+          ["D2"]
+        )
+        assert.lengthOf(yield* log.totals({ from: start, to: start + DAY, limit: 1 }), 1)
       }))
 
     test("operators allow, deny and release with who, when and why; bad addresses are refused", () =>
