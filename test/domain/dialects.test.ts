@@ -1,7 +1,15 @@
 import { assert, describe, it } from "@effect/vitest"
 import { parseMail } from "../../src/adapters/mime/parse.js"
 import { decodeBounce } from "../../src/domain/decode.js"
-import { exchange2003Report, exchangeOnlineReport, plainDsn, postfixDsn, sendmailDsn } from "../support/mails.js"
+import {
+  exchange2003Report,
+  exchangeOnlineReport,
+  imailReport,
+  interScanNotice,
+  plainDsn,
+  postfixDsn,
+  sendmailDsn
+} from "../support/mails.js"
 
 const decode = (bytes: Uint8Array) => decodeBounce(parseMail(bytes))
 
@@ -157,5 +165,37 @@ describe("DSNs from MTAs that no dialect knows", () => {
     )
     assert.strictEqual(report.records[0]!.reason, "userunknown")
     assert.strictEqual(report.records[0]!.type, "hard")
+  })
+})
+
+describe("dialects: IMail Server and InterScan", () => {
+  it("IMail: the label before the address is the reason, and the address is the recipient", () => {
+    const full = decode(imailReport("User mailbox exceeds allowed size", "kim@receiver.example"))
+    assert.strictEqual(full.dialect, "imail")
+    assert.strictEqual(full.records[0]!.recipient, "kim@receiver.example")
+    assert.strictEqual(full.records[0]!.reason, "mailboxfull")
+    assert.strictEqual(full.originalMessageId, "20260101120000.1234@sender.example")
+    const unknown = decode(imailReport("Invalid final delivery userid", "kim@receiver.example"))
+    assert.strictEqual(unknown.records[0]!.reason, "userunknown")
+    assert.strictEqual(unknown.records[0]!.type, "hard")
+  })
+
+  it("without IMail's headers, an address after a colon in prose names nobody for certain", () => {
+    const prose = imailReport("User mailbox exceeds allowed size", "kim@receiver.example")
+      .toString("utf8")
+      .replace("X-Mailer: <SMTP32 v8.22>\r\n", "")
+      .replace("Subject: Undeliverable Mail", "Subject: About your message")
+    const report = decode(Buffer.from(prose))
+    assert.notStrictEqual(report.dialect, "imail")
+    assert.isFalse(
+      report.records.some((record) => record.recipient === "kim@receiver.example" && record.type === "hard")
+    )
+  })
+
+  it("InterScan: 'Unable to deliver message to' is an unknown recipient", () => {
+    const report = decode(interScanNotice("kim@receiver.example"))
+    assert.strictEqual(report.dialect, "trendmicro")
+    assert.strictEqual(report.records[0]!.recipient, "kim@receiver.example")
+    assert.strictEqual(report.records[0]!.reason, "userunknown")
   })
 })

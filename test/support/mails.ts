@@ -412,3 +412,49 @@ ${originalHeaders(original)}
 --AAA00002.1767268801/mx.relay.example--
 `)
 }
+
+/** IMail Server's report: a label of its own before each recipient, the original below. */
+export const imailReport = (label: string, recipient: string, original: Original = defaultOriginal): Buffer =>
+  crlf(`From: "Postmaster" <postmaster@receiver.example>
+To: ${original.from}
+Subject: Undeliverable Mail
+Date: Thu, 01 Jan 2026 12:00:01 +0000
+Message-ID: <imail-0001@receiver.example>
+X-Mailer: <SMTP32 v8.22>
+Content-Type: text/plain; charset=us-ascii
+
+${label}: ${recipient}
+
+
+Original message follows.
+
+${originalHeaders(original)}
+
+Hello
+`)
+
+/** Trend Micro InterScan's notice. */
+export const interScanNotice = (recipient: string, original: Original = defaultOriginal): Buffer =>
+  crlf(`From: postmaster@receiver.example ("InterScan Notification")
+To: ${original.from}
+Subject: Mail could not be delivered
+Date: Thu, 01 Jan 2026 12:00:01 +0000
+Message-ID: <interscan-0001@receiver.example>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="------------InterScan_NT_MIME_Boundary"
+
+--------------InterScan_NT_MIME_Boundary
+Content-type: text/plain
+
+****** Message from InterScan Messaging Security Suite ******
+
+Unable to deliver message to <${recipient}> (and other recipients in the same domain).
+
+--------------InterScan_NT_MIME_Boundary
+Content-type: message/rfc822
+
+${originalHeaders(original)}
+
+Hello
+--------------InterScan_NT_MIME_Boundary--
+`)
