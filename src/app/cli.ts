@@ -1,6 +1,8 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, Stream } from "effect"
 import { type ClassifiedLine, classifyBytes, findMails, linesOf } from "./classify.js"
+import { configCommand } from "./cli/config.js"
+import { daemonCommands } from "./cli/daemon.js"
 
 const write = (text: string) => Effect.sync(() => void process.stdout.write(text))
 
@@ -52,5 +54,5 @@ const classify = Command.make(
 /** The `rebound` command line. */
 export const rebound = Command.make("rebound").pipe(
   Command.withDescription("rebound: bounce processing for senders of bulk and transactional mail."),
-  Command.withSubcommands([classify])
+  Command.withSubcommands([...daemonCommands, classify, configCommand])
 )

@@ -44,7 +44,6 @@ const accountCommon = {
   pollSeconds: Schema.optional(PositiveInt.annotations({ description: "seconds between polls (pop3: 60, others: 5)" })),
   maxMailsPerSession: withDefault(PositiveInt, () => 200, "mails read per session before it commits"),
   maxSecondsPerSession: withDefault(PositiveInt, () => 100, "seconds a session may last before it commits"),
-  concurrency: withDefault(PositiveInt, () => 4, "mails decoded at once"),
   unapplied: withDefault(
     UnappliedPolicy,
     () => Schema.decodeUnknownSync(UnappliedPolicy)({}),
@@ -90,6 +89,14 @@ export type SmtpAccount = typeof SmtpAccount.Type
 
 export const Account = Schema.Union(Pop3Account, MaildirAccount, SmtpAccount)
 export type Account = typeof Account.Type
+
+/** The embedded default: drop a bounce into ./inbox/new and it is processed. */
+export const defaultInboxAccount: Account = Schema.decodeUnknownSync(MaildirAccount)({
+  type: "maildir",
+  name: "inbox",
+  path: "./inbox",
+  pollSeconds: 5
+})
 
 export const StoreConfig = Schema.Union(
   Schema.Struct({
@@ -149,7 +156,11 @@ export const AppConfig = Schema.Struct({
     () => ({ type: "sqlite" as const, path: "./data/rebound.db" }),
     "where state is kept"
   ),
-  accounts: withDefault(Schema.Array(Account), () => [], "the bounce mailboxes to empty"),
+  accounts: withDefault(
+    Schema.Array(Account),
+    () => [defaultInboxAccount],
+    "the bounce mailboxes to empty (default: a Maildir on ./inbox, polled every 5 s)"
+  ),
   quarantine: withDefault(QuarantinePolicy, () => Schema.decodeUnknownSync(QuarantinePolicy)({}), "address rules"),
   localPartCase: withDefault(LocalPartCase, () => "lowercase" as const, "how local parts of addresses compare"),
   archive: withDefault(ArchiveConfig, () => Schema.decodeUnknownSync(ArchiveConfig)({}), "raw mail archive"),

@@ -8,4 +8,4 @@ const { version } = createRequire(import.meta.url)("../../package.json") as { ve
 
 const cli = Command.run(rebound, { name: "rebound", version })
 
-cli(process.argv).pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain({ disableErrorReporting: false }))
+cli(process.argv).pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain({ disablePrettyLogger: true }))

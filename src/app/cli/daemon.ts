@@ -1,0 +1,177 @@
+import { Args, Command, Options } from "@effect/cli"
+import { Duration, Effect, Option } from "effect"
+import { MailboxError } from "../../adapters/mailbox/mailbox.js"
+import { Store } from "../../adapters/store/store.js"
+import { accountHandles, coreLayer } from "../app.js"
+import { type AppConfig, pollInterval } from "../config.js"
+import { Processor, type Progress, type SessionResult } from "../processor.js"
+import { configOption, withConfig } from "./shared.js"
+
+const write = (text: string) => Effect.sync(() => void process.stdout.write(text))
+const writeError = (text: string) => Effect.sync(() => void process.stderr.write(text))
+
+/** The start-up lines that say how this instance decides whom a bounce may change. */
+export const trustNotice = (config: AppConfig): string =>
+  config.signing.keys.length === 0
+    ? "no signing keys configured: the failed recipient named in a bounce is trusted (anyone can mail a forged bounce to a public MX; configure signing keys to prevent it)"
+    : `signing keys configured (${config.signing.keys.map((key) => key.id).join(", ")}): only bounces correlated by a verified signature or a registered sent message change address states`
+
+/** Polls every account on its schedule, runs the daily job, for as long as the process lives. */
+export const daemon = (config: AppConfig) =>
+  Effect.gen(function* () {
+    yield* Effect.logInfo(trustNotice(config))
+    const handles = yield* accountHandles(config)
+    const processor = yield* Processor
+    const store = yield* Store
+    for (const handle of handles) {
+      yield* Effect.logInfo(`polling every ${Duration.format(pollInterval(handle.account))}`).pipe(
+        Effect.annotateLogs({ account: handle.account.name, type: handle.account.type })
+      )
+      yield* Effect.forkScoped(processor.run(handle, pollInterval(handle.account)))
+    }
+    yield* Effect.forkScoped(
+      store.runDaily.pipe(Effect.tapErrorCause((cause) => Effect.logError("the daily job stopped", cause)))
+    )
+    return yield* Effect.never
+  }).pipe(Effect.scoped, Effect.provide(coreLayer(config)))
+
+const run = Command.make("run", { config: configOption }, ({ config }) =>
+  withConfig(config, (loaded, source) =>
+    Effect.zipRight(Effect.logInfo(`rebound starting with ${source ?? "the embedded defaults"}`), daemon(loaded))
+  )
+).pipe(
+  Command.withDescription(
+    "Run the daemon: poll every configured account on its schedule and run the daily job, until SIGTERM/SIGINT (the mail in hand is finished and committed, then the process exits 0)."
+  )
+)
+
+/** A progress line on a terminal, plain lines otherwise. */
+const progressReporter = (tty: boolean) => {
+  let started = 0
+  let lastPrint = 0
+  return (progress: Progress) =>
+    Effect.sync(() => {
+      const now = Date.now()
+      if (progress.done === 0) started = now
+      const final = progress.done === progress.total
+      if (!final && now - lastPrint < (tty ? 100 : 2000)) return
+      lastPrint = now
+      const seconds = Math.max((now - started) / 1000, 0.001)
+      const rate = progress.done / seconds
+      const eta = rate > 0 ? (progress.total - progress.done) / rate : 0
+      if (tty) {
+        const width = 30
+        const filled = progress.total === 0 ? width : Math.round((progress.done / progress.total) * width)
+        process.stderr.write(
+          `\r${progress.account} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${progress.done}/${progress.total} ${rate.toFixed(0)} mails/s ETA ${eta.toFixed(0)}s   ${final ? "\n" : ""}`
+        )
+      } else if (progress.total > 0) {
+        process.stderr.write(
+          `${progress.account}: ${progress.done}/${progress.total} mails, ${rate.toFixed(0)} mails/s, ETA ${eta.toFixed(0)}s\n`
+        )
+      }
+    })
+}
+
+const summary = (account: string, results: ReadonlyArray<SessionResult>) => {
+  const sum = (pick: (result: SessionResult) => number) => results.reduce((total, result) => total + pick(result), 0)
+  const outcomes: Record<string, number> = {}
+  for (const result of results)
+    for (const [outcome, count] of Object.entries(result.outcomes))
+      outcomes[outcome] = (outcomes[outcome] ?? 0) + (count ?? 0)
+  const detail = Object.entries(outcomes)
+    .map(([outcome, count]) => `${outcome} ${count}`)
+    .join(", ")
+  return `${account}: ${sum((r) => r.retrieved)} mails retrieved (${detail || "none"}), ${sum((r) => r.deleted)} deleted, ${sum((r) => r.left)} left in the mailbox, ${results.length} session(s)\n`
+}
+
+const once = Command.make(
+  "once",
+  {
+    config: configOption,
+    account: Args.text({ name: "ACCOUNT" }).pipe(
+      Args.withDescription("only this account (default: every account)"),
+      Args.optional
+    )
+  },
+  ({ config, account }) =>
+    withConfig(config, (loaded) =>
+      Effect.gen(function* () {
+        const only = Option.getOrUndefined(account)
+        if (only !== undefined && !loaded.accounts.some((candidate) => candidate.name === only)) {
+          yield* writeError(`rebound: no account named ${only}\n`)
+          return yield* Effect.sync(() => void (process.exitCode = 2))
+        }
+        const handles = yield* accountHandles(loaded, only)
+        const processor = yield* Processor
+        const report = progressReporter(process.stderr.isTTY === true)
+        let failed = false
+        for (const handle of handles) {
+          const results = yield* processor.drain(handle, report).pipe(
+            Effect.catchAll((error) =>
+              Effect.zipRight(
+                Effect.zipRight(
+                  writeError(`${handle.account.name}: failed: ${error.message}\n`),
+                  Effect.sync(() => void (failed = true))
+                ),
+                Effect.succeed([] as ReadonlyArray<SessionResult>)
+              )
+            )
+          )
+          yield* write(summary(handle.account.name, results))
+        }
+        if (failed) yield* Effect.sync(() => void (process.exitCode = 1))
+      }).pipe(Effect.scoped, Effect.provide(coreLayer(loaded)))
+    )
+).pipe(
+  Command.withDescription(
+    "Empty every account (or one) once and exit: sessions until each mailbox holds nothing new; a progress bar on a terminal."
+  )
+)
+
+const testConnection = Command.make(
+  "test-connection",
+  { config: configOption, account: Args.text({ name: "ACCOUNT" }).pipe(Args.withDescription("the account to try")) },
+  ({ config, account }) =>
+    withConfig(config, (loaded) =>
+      Effect.gen(function* () {
+        const [handle] = yield* accountHandles(loaded, account)
+        if (handle === undefined) {
+          yield* writeError(`rebound: no account named ${account}\n`)
+          return yield* Effect.sync(() => void (process.exitCode = 2))
+        }
+        const result = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const session = yield* handle.mailbox.open
+            const stat = yield* session.stat
+            return { capabilities: session.capabilities, stat }
+          })
+        ).pipe(Effect.either)
+        if (result._tag === "Left") {
+          const error = result.left
+          yield* writeError(`${account}: ${error instanceof MailboxError ? `${error.reason}: ` : ""}${error.message}\n`)
+          return yield* Effect.sync(() => void (process.exitCode = 1))
+        }
+        const { capabilities, stat } = result.right
+        yield* write(
+          [
+            `${account}: connected (${capabilities.kind}, ${capabilities.secure ? "secure" : "NOT ENCRYPTED"}, authentication ${capabilities.authentication})`,
+            `pipelining: ${capabilities.pipelining ? "yes" : "no"}`,
+            ...(capabilities.loginDelaySeconds === undefined
+              ? []
+              : [`login delay: ${capabilities.loginDelaySeconds} s`]),
+            ...(capabilities.expire === undefined ? [] : [`expire: ${capabilities.expire}`]),
+            `mailbox: ${stat.count} mails, ${stat.size} octets`,
+            `capabilities: ${capabilities.raw.join(" | ")}`,
+            ""
+          ].join("\n")
+        )
+      }).pipe(Effect.scoped)
+    )
+).pipe(
+  Command.withDescription(
+    "Connect to an account, authenticate, and report its capabilities and mailbox size; deletes nothing."
+  )
+)
+
+export const daemonCommands = [run, once, testConnection] as const
