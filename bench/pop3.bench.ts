@@ -57,6 +57,8 @@ interface Drain {
   readonly bytes: number
   readonly seconds: number
   readonly pipelining: boolean
+  /** of which the commit: DELE for every mail, then QUIT */
+  readonly commitSeconds: number
   /** CPU seconds the client process used */
   readonly clientCpu: number
   /** JS heap and array buffers retained (after a full collection), sampled through the drain */
@@ -108,8 +110,14 @@ const drain = (server: Dovecot, options: Partial<Pop3OptionsInput>) =>
             yield* session.markDeleted(result.entry)
           })
         )
+        const committing = performance.now()
         yield* session.commit
-        return { mails, bytes, pipelining: session.capabilities.pipelining }
+        return {
+          mails,
+          bytes,
+          pipelining: session.capabilities.pipelining,
+          commitSeconds: (performance.now() - committing) / 1000
+        }
       })
     )
     const seconds = (performance.now() - started - paused) / 1000
@@ -125,7 +133,7 @@ const report = (label: string, run: Drain) => {
   console.log(
     `  ${label.padEnd(30)} ${String(run.mails).padStart(6)} mails in ${run.seconds.toFixed(2).padStart(6)} s = ` +
       `${perSecond.toFixed(0).padStart(6)} mails/s, ${(run.bytes / 1024 / 1024 / run.seconds).toFixed(1).padStart(5)} MB/s` +
-      ` (client CPU ${((run.clientCpu / run.seconds) * 100).toFixed(0)}%)`
+      ` (commit ${run.commitSeconds.toFixed(2)} s; client CPU ${((run.clientCpu / run.seconds) * 100).toFixed(0)}%)`
   )
   const base = run.memory[0]!
   const samples = run.memory

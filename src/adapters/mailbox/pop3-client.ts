@@ -443,20 +443,26 @@ export const retrieveStream = (client: Pop3Client, number: number): Stream.Strea
     })
   )
 
-/** Sends DELE for every number (in one write when pipelining) and checks every reply. */
+/**
+ * Sends DELE for every number, keeping up to `window` in flight (refilled at half), and checks every reply. A
+ * refused DELE fails the whole call once the replies in flight are read.
+ */
 export const deleteMessages = (client: Pop3Client, numbers: ReadonlyArray<number>, window: number) =>
   Effect.gen(function* () {
     const connection = client.connection
-    for (let start = 0; start < numbers.length; start += window) {
-      const batch = numbers.slice(start, start + window)
-      yield* connection.write(batch.map((number) => encodeCommand("DELE", number)).join(""))
-      let failure: MailboxError | undefined
-      for (const _ of batch) {
-        const status = yield* connection.readStatus("the reply to DELE")
-        if (status._tag !== "Ok") failure ??= replyError(connection, "DELE", status)
+    let sent = 0
+    let failure: MailboxError | undefined
+    for (let received = 0; received < numbers.length; received++) {
+      if (failure === undefined && sent - received <= window / 2 && sent < numbers.length) {
+        const batch = numbers.slice(sent, Math.min(numbers.length, received + window))
+        sent += batch.length
+        yield* connection.write(batch.map((number) => encodeCommand("DELE", number)).join(""))
       }
-      if (failure !== undefined) return yield* failure
+      if (received >= sent) break
+      const status = yield* connection.readStatus("the reply to DELE")
+      if (status._tag !== "Ok") failure ??= replyError(connection, "DELE", status)
     }
+    if (failure !== undefined) return yield* failure
   })
 
 /** QUIT: the server applies the deletions (the UPDATE state) and answers; then the connection is closed. */

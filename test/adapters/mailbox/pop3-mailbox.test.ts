@@ -124,12 +124,12 @@ describe("Pop3Mailbox against the in-process server", () => {
     })
   )
 
-  it.live("pipelines RETR when PIPELINING is announced, one at a time when not", () =>
+  it.live("pipelines RETR and DELE when PIPELINING is announced, one at a time when not", () =>
     Effect.gen(function* () {
-      const largestBatch = (server: TestPop3Server) => {
+      const largestBatch = (server: TestPop3Server, keyword: string) => {
         const perRead = new Map<number, number>()
         for (const command of server.received) {
-          if (command.line.startsWith("RETR")) perRead.set(command.read, (perRead.get(command.read) ?? 0) + 1)
+          if (command.line.startsWith(keyword)) perRead.set(command.read, (perRead.get(command.read) ?? 0) + 1)
         }
         return Math.max(...perRead.values())
       }
@@ -137,22 +137,28 @@ describe("Pop3Mailbox against the in-process server", () => {
         withSession(
           { mails: mails(40), pipelining },
           (session) =>
-            Effect.map(drainAll(session), ({ results }) =>
-              results.map((r) => (r._tag === "Retrieved" ? text(r.bytes) : r.error.message))
-            ),
+            Effect.gen(function* () {
+              const { results } = yield* drainAll(session)
+              for (const result of results) yield* session.markDeleted(result.entry)
+              yield* session.commit
+              return results.map((r) => (r._tag === "Retrieved" ? text(r.bytes) : r.error.message))
+            }),
           { pipelining: option, pipelineDepth: 8 }
         )
       const pipelined = yield* run(true)
       const plain = yield* run(false)
       const off = yield* run(true, "off")
-      for (const { result } of [pipelined, plain, off]) {
+      for (const { result, server } of [pipelined, plain, off]) {
         assert.isTrue(Exit.isSuccess(result))
         if (Exit.isSuccess(result)) assert.deepStrictEqual(result.value, mails(40))
+        assert.strictEqual(server.mails.length, 0)
       }
-      assert.isAbove(largestBatch(pipelined.server), 1)
-      assert.isAtMost(largestBatch(pipelined.server), 8)
-      assert.strictEqual(largestBatch(plain.server), 1)
-      assert.strictEqual(largestBatch(off.server), 1)
+      for (const keyword of ["RETR", "DELE"]) {
+        assert.isAbove(largestBatch(pipelined.server, keyword), 1)
+        assert.isAtMost(largestBatch(pipelined.server, keyword), 8)
+        assert.strictEqual(largestBatch(plain.server, keyword), 1)
+        assert.strictEqual(largestBatch(off.server, keyword), 1)
+      }
     })
   )
 
