@@ -578,15 +578,21 @@ const tokenEndpoint = (answer: (params: URLSearchParams, count: number) => { sta
 describe("Pop3Mailbox with OAuth2", () => {
   it.live("XOAUTH2 and OAUTHBEARER with a refresh token: cached, rotated, refreshed after a refusal", () =>
     Effect.gen(function* () {
-      const endpoint = yield* tokenEndpoint((params, count) => ({
-        status: 200,
-        body: {
-          access_token: `access-${count}`,
-          expires_in: 3600,
-          token_type: "Bearer",
-          refresh_token: `refresh-${count + 1}`
+      // The endpoint knows the refresh tokens it issued, and rotates them on every grant.
+      const issued = new Set(["refresh-1"])
+      const endpoint = yield* tokenEndpoint((params, count) => {
+        if (!issued.has(params.get("refresh_token") ?? "")) return { status: 400, body: { error: "invalid_grant" } }
+        issued.add(`refresh-${count + 1}`)
+        return {
+          status: 200,
+          body: {
+            access_token: `access-${count}`,
+            expires_in: 3600,
+            token_type: "Bearer",
+            refresh_token: `refresh-${count + 1}`
+          }
         }
-      }))
+      })
       const server = yield* testPop3Server({ mails: mails(1), tokens: ["access-1", "access-2"] })
       const tokenSource = {
         _tag: "RefreshToken" as const,
