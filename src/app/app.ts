@@ -1,5 +1,6 @@
 import { FetchHttpClient } from "@effect/platform"
 import { Context, Effect, Layer, Logger, LogLevel } from "effect"
+import { Forwarder } from "../adapters/forward/forwarder.js"
 import { Mailbox } from "../adapters/mailbox/mailbox.js"
 import * as MaildirMailbox from "../adapters/mailbox/maildir-mailbox.js"
 import * as Pop3Mailbox from "../adapters/mailbox/pop3-mailbox.js"
@@ -104,7 +105,7 @@ export const processorSettings = (config: AppConfig): ProcessorSettings => ({
 /** The processor, the status board and the store, from a configuration. */
 export const coreLayer = (config: AppConfig) =>
   Processor.layer(processorSettings(config)).pipe(
-    Layer.provideMerge(Layer.mergeAll(storeLayer(config), ProcessorStatus.layer))
+    Layer.provideMerge(Layer.mergeAll(storeLayer(config), ProcessorStatus.layer, Forwarder.layer))
   )
 
 const levels = {

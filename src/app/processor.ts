@@ -1,4 +1,5 @@
 import { Cause, Clock, Context, Data, Duration, Effect, Exit, Layer, Option, Random, Ref, Stream } from "effect"
+import { Forwarder } from "../adapters/forward/forwarder.js"
 import type { Mailbox, MailboxEntry, MailboxError } from "../adapters/mailbox/mailbox.js"
 import { parseMail } from "../adapters/mime/parse.js"
 import { MailLedger } from "../adapters/store/mail-ledger.js"
@@ -7,7 +8,7 @@ import { type MailToApply, ledgerKeyOf, Store } from "../adapters/store/store.js
 import type { StoreError } from "../adapters/store/errors.js"
 import { type DecodeOptions, decodeBounce } from "../domain/decode.js"
 import type { BounceReport } from "../domain/report.js"
-import type { Account } from "./config.js"
+import type { Account, UnappliedPolicy } from "./config.js"
 import { initialAccountStatus, ProcessorStatus } from "./status.js"
 
 /** One configured account and its mailbox. */
@@ -106,6 +107,14 @@ export const prepareMail = (
   }
 }
 
+/** Whether a mail with this outcome goes to the operator under the account's policy. */
+export const shouldForward = (policy: UnappliedPolicy, outcome: MailOutcome): boolean =>
+  policy.action === "forward" &&
+  policy.forwardTo !== undefined &&
+  outcome !== "applied" &&
+  outcome !== "foreign-instance" &&
+  (policy.forwardWhich === "all" || outcome === "unqualified")
+
 const add = (outcomes: Partial<Record<MailOutcome, number>>, outcome: MailOutcome) => ({
   ...outcomes,
   [outcome]: (outcomes[outcome] ?? 0) + 1
@@ -140,6 +149,7 @@ export const make = (settings: ProcessorSettings) =>
     const store = yield* Store
     const ledger = yield* MailLedger
     const status = yield* ProcessorStatus
+    const forwarder = yield* Forwarder
     // RFC 2449 LOGIN-DELAY as each account's server last announced it, in seconds
     const loginDelays = yield* Ref.make(new Map<string, number>())
 
@@ -219,6 +229,30 @@ export const make = (settings: ProcessorSettings) =>
                 result = { ...result, retrieved: result.retrieved + batch.length }
                 yield* crashpoints.reached("after-retrieve", name)
                 yield* crashpoints.reached("after-decode", name)
+                // forward before the ledger entry: a forward that fails leaves the mail for the next session
+                const forwarded = yield* Effect.filter(batch, (item) =>
+                  !shouldForward(unapplied, item.mail.outcome)
+                    ? Effect.succeed(true)
+                    : forwarder
+                        .forward({
+                          relay: { host: unapplied.smtpHost, port: unapplied.smtpPort },
+                          to: unapplied.forwardTo!,
+                          bytes: item.mail.bytes ?? new Uint8Array()
+                        })
+                        .pipe(
+                          Effect.as(true),
+                          Effect.catchAll((error) =>
+                            Effect.as(
+                              Effect.logWarning(`left in the mailbox: ${error.message}`).pipe(
+                                Effect.annotateLogs({ account: name, uid: item.entry.uid })
+                              ),
+                              false
+                            )
+                          )
+                        )
+                )
+                result = { ...result, left: result.left + batch.length - forwarded.length }
+                batch.splice(0, batch.length, ...forwarded)
                 const applied = yield* store.applyMails(batch.map((item) => item.mail))
                 yield* crashpoints.reached("after-apply", name)
                 for (const [index, outcome] of applied.entries()) {

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, Layer, Ref, Schema, TestClock } from "effect"
+import { type Forward, Forwarder } from "../../src/adapters/forward/forwarder.js"
 import { Mailbox } from "../../src/adapters/mailbox/mailbox.js"
 import * as SimulatedMailbox from "../../src/adapters/mailbox/simulated-mailbox.js"
 import { SimulatedMailboxHandle } from "../../src/adapters/mailbox/simulated-mailbox.js"
@@ -37,10 +38,15 @@ const mails = (count: number) =>
       : qmailBounce(address, "Remote host said: 552 5.2.2 mailbox full")
   })
 
+const forwarded = Ref.unsafeMake<ReadonlyArray<Forward>>([])
+const relayDown = Ref.unsafeMake(false)
+
 const layers = (messages: ReadonlyArray<Uint8Array>, latency?: Duration.DurationInput) =>
   Layer.mergeAll(
     processorLayer({ instance: "prod", decode: { verifier: makeTokenVerifier([key]) }, batchSize: 4 }).pipe(
-      Layer.provideMerge(Layer.mergeAll(MemoryStore.layer(), ProcessorStatus.layer))
+      Layer.provideMerge(
+        Layer.mergeAll(MemoryStore.layer(), ProcessorStatus.layer, Forwarder.layerMemory(forwarded, relayDown))
+      )
     ),
     // one round trip per command, as a server without PIPELINING
     SimulatedMailbox.layer({ messages, pipelining: false, ...(latency === undefined ? {} : { latency }) })
@@ -227,6 +233,33 @@ describe("Processor", () => {
         8
       )
     }).pipe(Effect.provide(layers(mails(20))))
+  )
+
+  it.effect(
+    "forwards unapplied mails to the operator, and keeps a mail whose forward failed for the next session",
+    () =>
+      Effect.gen(function* () {
+        const processor = yield* Processor
+        const mailbox = yield* SimulatedMailboxHandle
+        yield* Ref.set(forwarded, [])
+        const handle = yield* handleFor(
+          accountOf({ unapplied: { action: "forward", forwardTo: "ops@sender.example", smtpPort: 2525 } })
+        )
+        yield* Ref.set(relayDown, true)
+        const first = yield* processor.session(handle)
+        assert.deepStrictEqual(first.outcomes, { applied: 4 })
+        assert.strictEqual(first.left, 1)
+        assert.lengthOf(yield* mailbox.messages, 1)
+        yield* Ref.set(relayDown, false)
+        const second = yield* processor.session(handle)
+        assert.deepStrictEqual(second.outcomes, { "not-a-bounce": 1 })
+        assert.lengthOf(yield* mailbox.messages, 0)
+        const sent = yield* Ref.get(forwarded)
+        assert.lengthOf(sent, 1)
+        assert.strictEqual(sent[0]!.to, "ops@sender.example")
+        assert.deepStrictEqual(sent[0]!.relay, { host: "127.0.0.1", port: 2525 })
+        assert.include(Buffer.from(sent[0]!.bytes).toString(), "Question about the undelivered parcel")
+      }).pipe(Effect.provide(layers(mails(5))))
   )
 
   it.effect("backs off when polls fail, reports the account as failing, and recovers", () =>
