@@ -49,6 +49,12 @@ const jsonErrors = HttpApiBuilder.middleware(ReboundApi, (app) =>
       return Effect.failCause(cause)
     }
     if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
+    const defect: any = Cause.squash(cause)
+    // the body parser dies with a RequestError on a body that is not JSON
+    if (defect?._tag === "RequestError" && defect.reason === "Decode")
+      return Effect.fail(
+        new BadRequest({ message: `the request body is not valid JSON: ${defect.cause?.message ?? "cannot decode"}` })
+      )
     return Effect.as(
       Effect.logError("HTTP request failed", cause),
       HttpServerResponse.unsafeJson({ status: 500, message: "internal error (see the server log)" }, { status: 500 })

@@ -1,6 +1,8 @@
 import { HttpServer } from "@effect/platform"
 import { Effect, Layer } from "effect"
 import * as Memory from "../../../src/adapters/store/memory.js"
+import * as WebhookOutboxRepo from "../../../src/adapters/store/webhook-outbox.js"
+import * as AlertLogRepo from "../../../src/app/alerts/alert-log.js"
 import { ledgerKeyOf, type MailApplied, Store } from "../../../src/adapters/store/store.js"
 import { classifyBytes } from "../../../src/app/classify.js"
 import { type HttpConfig, parseToken, type ApiToken } from "../../../src/app/http/config.js"
@@ -24,7 +26,10 @@ export const apiLayer = (options: { readonly tokens?: ReadonlyArray<ApiToken>; r
     tokens: options.tokens ?? tokens,
     dashboard: true
   }
-  return HttpServerLayer.layer(config).pipe(Layer.provideMerge(Layer.merge(Memory.layer(), ProcessorStatus.layer)))
+  return HttpServerLayer.layer(config).pipe(
+    Layer.provideMerge(Layer.mergeAll(WebhookOutboxRepo.layer, AlertLogRepo.layer)),
+    Layer.provideMerge(Layer.merge(Memory.layer(), ProcessorStatus.layer))
+  )
 }
 
 /** The base URL of the running server. */
@@ -37,14 +42,18 @@ export const baseUrl = Effect.map(HttpServer.HttpServer, (server) => {
 let uid = 0
 
 /** Decodes a mail with the real decoder and applies it through the store, as the processor does. */
-export const applyBytes = (bytes: Uint8Array, account = "bounces@sender.example") =>
+export const applyBytes = (
+  bytes: Uint8Array,
+  account = "bounces@sender.example",
+  outcome?: "applied" | "unqualified"
+) =>
   Effect.gen(function* () {
     const store = yield* Store
     uid += 1
     const report = classifyBytes(bytes)
     return yield* store.applyMail({
       key: ledgerKeyOf(account, `uid-${uid}`, bytes),
-      outcome: report.records.length > 0 ? "applied" : "not-a-bounce",
+      outcome: outcome ?? (report.records.length > 0 ? "applied" : "not-a-bounce"),
       report,
       bytes
     })
