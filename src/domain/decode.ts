@@ -134,6 +134,8 @@ const notRecipients = (root: MimeEntity, original: MimeEntity | undefined): Set<
   return new Set(addresses.map((address) => address.toLowerCase()))
 }
 
+const openingAddress = /^\s*<?([^\s<>@"]+@[^\s<>:;,]+?)>?(?=[\s:;,.]|$)/
+
 /** The explanation the human-readable part gives for each recipient of a DSN, indexed once per mail. */
 const explanationFor = (body: string) => {
   let index:
@@ -158,7 +160,12 @@ const explanationFor = (body: string) => {
     // the first mention that says something: a list of addresses may name it before the paragraph that explains
     for (const at of mentions.get(key) ?? []) {
       const parts: Array<string> = [lines[at]!.slice(lines[at]!.toLowerCase().indexOf(key) + key.length)]
-      for (let next = at + 1; next < lines.length && lines[next]!.trim() !== ""; next++) parts.push(lines[next]!)
+      for (let next = at + 1; next < lines.length && lines[next]!.trim() !== ""; next++) {
+        // a line that opens with another address starts that recipient's explanation
+        const opening = openingAddress.exec(lines[next]!)?.[1]?.toLowerCase()
+        if (opening !== undefined && opening !== key) break
+        parts.push(lines[next]!)
+      }
       const text = oneLine(parts.join(" ").replace(/^[>:.\s]+/, ""))
       if (text.length >= 8) return text
     }

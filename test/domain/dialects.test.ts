@@ -4,8 +4,11 @@ import { decodeBounce } from "../../src/domain/decode.js"
 import {
   exchange2003Report,
   exchangeOnlineReport,
+  ezwebReport,
+  fmlNotice,
   imailReport,
   interScanNotice,
+  openSmtpdReport,
   plainDsn,
   postfixDsn,
   sendmailDsn
@@ -197,5 +200,63 @@ describe("dialects: IMail Server and InterScan", () => {
     assert.strictEqual(report.dialect, "trendmicro")
     assert.strictEqual(report.records[0]!.recipient, "kim@receiver.example")
     assert.strictEqual(report.records[0]!.reason, "userunknown")
+  })
+})
+
+describe("dialects: au (EZweb) and fml", () => {
+  it("EZweb: the sentence above the recipient is the reason; X-SPASIGN: NG is its spam filter", () => {
+    const disabled = decode(ezwebReport({ recipient: "kim@ezweb.ne.jp", sentence: "The user(s) account is disabled." }))
+    assert.strictEqual(disabled.dialect, "ezweb")
+    assert.strictEqual(disabled.records[0]!.recipient, "kim@ezweb.ne.jp")
+    assert.strictEqual(disabled.records[0]!.reason, "suspend")
+    const late = decode(
+      ezwebReport({
+        recipient: "kim@ezweb.ne.jp",
+        sentence: "Your message was not delivered within 0 days and 1 hours.\nRemote host is not responding."
+      })
+    )
+    assert.strictEqual(late.records[0]!.reason, "expired")
+    const spam = decode(
+      ezwebReport({
+        recipient: "kim@ezweb.ne.jp",
+        sentence: "Each of the following recipients was rejected by a remote mail server.",
+        spamFilter: true
+      })
+    )
+    assert.strictEqual(spam.records[0]!.reason, "filtered")
+  })
+
+  it("fml: a loop alert names the list, and the subject says what happened", () => {
+    const report = decode(
+      fmlNotice(
+        "Loop Alert: Duplicated Message-ID (neko ML)",
+        "Duplicated Message-ID in <neko@lists.receiver.example>."
+      )
+    )
+    assert.strictEqual(report.dialect, "fml")
+    assert.strictEqual(report.records[0]!.recipient, "neko@lists.receiver.example")
+    assert.strictEqual(report.records[0]!.reason, "systemerror")
+    const member = decode(
+      fmlNotice(
+        "NOT MEMBER article from news@sender.example (neko ML)",
+        "You are not a member of this mailing list <neko@lists.receiver.example>."
+      )
+    )
+    assert.strictEqual(member.records[0]!.reason, "rejected")
+  })
+})
+
+describe("explanations of several recipients", () => {
+  it("a line that opens with another address starts that recipient's explanation", () => {
+    const report = decode(
+      openSmtpdReport([
+        ["kim@receiver.example", "550 5.1.1 <kim@receiver.example>: Recipient address rejected: User unknown"],
+        ["lee@receiver.example", "552 5.2.2 <lee@receiver.example>: Recipient address rejected: Mailbox full"]
+      ])
+    )
+    const [kim, lee] = report.records
+    assert.strictEqual(kim!.diagnostic, "550 5.1.1 <kim@receiver.example>: Recipient address rejected: User unknown")
+    assert.strictEqual(kim!.reason, "userunknown")
+    assert.strictEqual(lee!.reason, "mailboxfull")
   })
 })

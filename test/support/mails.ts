@@ -458,3 +458,92 @@ ${originalHeaders(original)}
 Hello
 --------------InterScan_NT_MIME_Boundary--
 `)
+
+/** au (EZweb)'s plain-text report: a reason sentence above the recipient. */
+export const ezwebReport = (options: {
+  readonly recipient: string
+  readonly sentence: string
+  readonly spamFilter?: boolean
+  readonly original?: Original
+}): Buffer => {
+  const original = options.original ?? defaultOriginal
+  return crlf(`From: Postmaster@ezweb.ne.jp
+To: ${original.from}
+Subject: Mail System Error - Returned Mail
+Date: Thu, 01 Jan 2026 12:00:01 +0900
+Message-Id: <20260101120001.AB12CD34@lsean.ezweb.ne.jp>
+${options.spamFilter === true ? "X-SPASIGN: NG\n" : ""}MIME-Version: 1.0
+Content-Type: text/plain; charset="us-ascii"
+
+${options.sentence}
+
+<${options.recipient}>
+
+--------------------------------------------------
+${originalHeaders(original)}
+`)
+}
+
+/** fml's notice to a poster: the list address in angle brackets, the event in the subject. */
+export const fmlNotice = (subject: string, text: string, original: Original = defaultOriginal): Buffer =>
+  crlf(`From: neko-admin@lists.receiver.example
+To: ${original.from}
+Subject: ${subject}
+Date: Thu, 01 Jan 2026 12:00:01 +0900
+Message-Id: <202601011200.FMLAAA0001.neko@lists.receiver.example>
+X-MLServer: fml [fml 4.0.3 release (20011202/4.0.3)]
+Content-Type: text/plain; charset=us-ascii
+
+${text}
+
+Original mail as follows:
+
+${originalHeaders(original)}
+`)
+
+/** OpenSMTPD's report: one line per recipient, no blank line between them, and a DSN without diagnostics. */
+export const openSmtpdReport = (
+  recipients: ReadonlyArray<[string, string]>,
+  original: Original = defaultOriginal
+): Buffer =>
+  crlf(`From: Mailer Daemon <MAILER-DAEMON@mx.relay.example>
+To: ${original.from}
+Subject: Delivery status notification: failed
+Date: Thu, 01 Jan 2026 12:00:01 +0000
+Message-ID: <opensmtpd-0001@mx.relay.example>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="0001/mx.relay.example"
+
+This is a MIME-encapsulated message.
+
+--0001/mx.relay.example
+Content-Description: Notification
+Content-Type: text/plain; charset=us-ascii
+
+    Hi!
+
+    This is the MAILER-DAEMON, please DO NOT REPLY to this email.
+
+    An error has occurred while attempting to deliver a message for
+    the following list of recipients:
+
+${recipients.map(([address, reply]) => `${address}: ${reply}`).join("\n")}
+
+    Below is a copy of the original message:
+
+--0001/mx.relay.example
+Content-Description: Delivery Report
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.relay.example
+
+${recipients.map(([address]) => `Final-Recipient: rfc822; ${address}\nAction: failed\nStatus: 5.0.0`).join("\n\n")}
+
+--0001/mx.relay.example
+Content-Description: Message headers
+Content-Type: text/rfc822-headers
+
+${originalHeaders(original)}
+
+--0001/mx.relay.example--
+`)

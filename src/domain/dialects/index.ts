@@ -5,6 +5,8 @@
 import type { Extraction } from "../extraction.js"
 import type { BounceMail, Dialect } from "./dialect.js"
 import { exchange2003, exchange2007 } from "./exchange.js"
+import { ezweb } from "./ezweb.js"
+import { fml } from "./fml.js"
 import { imail } from "./imail.js"
 import { postfix } from "./postfix.js"
 import { sendmail } from "./sendmail.js"
@@ -12,7 +14,16 @@ import { trendMicro } from "./trendmicro.js"
 
 export type { BounceMail, Dialect } from "./dialect.js"
 
-export const dialects: ReadonlyArray<Dialect> = [exchange2003, exchange2007, imail, trendMicro, sendmail, postfix]
+export const dialects: ReadonlyArray<Dialect> = [
+  exchange2003,
+  exchange2007,
+  ezweb,
+  fml,
+  imail,
+  trendMicro,
+  sendmail,
+  postfix
+]
 
 /** The dialect that wrote a bounce, if one recognises it. */
 export const recogniseDialect = (mail: BounceMail): Dialect | undefined =>
