@@ -27,10 +27,22 @@ export class DomainStats extends Context.Tag("rebound/Store/DomainStats")<
       readonly untilHour?: number
       readonly domains?: ReadonlyArray<string>
     }) => Effect.Effect<ReadonlyArray<DomainTotals>, StoreError>
+    /** What the outage guard weighs, per domain: sends and hard bounces since `sinceHour`, hard bounces since `recentHour`. */
+    readonly guardWindows: (
+      domains: ReadonlyArray<string>,
+      sinceHour: number,
+      recentHour: number
+    ) => Effect.Effect<ReadonlyMap<string, GuardWindow>, StoreError>
     /** Deletes the hours before `beforeHour`; returns how many rows. */
     readonly purge: (beforeHour: number) => Effect.Effect<number, StoreError>
   }
 >() {}
+
+export interface GuardWindow {
+  readonly sends: number
+  readonly hardBounces: number
+  readonly recentHardBounces: number
+}
 
 /** Adds up counts with the same domain, hour and counter. */
 export const sumCounts = (counts: ReadonlyArray<DomainCount>): Array<DomainCount> => {
@@ -107,7 +119,30 @@ export const make = Effect.gen(function* () {
     Effect.mapError(databaseError("purging domain statistics"))
   )
 
-  return DomainStats.of({ add, totals, purge })
+  const guardWindows = Effect.fn("DomainStats.guardWindows")(
+    function* (domains: ReadonlyArray<string>, sinceHour: number, recentHour: number) {
+      const windows = new Map<string, GuardWindow>()
+      for (const chunk of lookupChunks([...new Set(domains)])) {
+        const rows = yield* sql<{ domain: string; sends: unknown; hard: unknown; recent: unknown }>`SELECT domain,
+            SUM(CASE WHEN counter = 'sent' THEN n ELSE 0 END) AS sends,
+            SUM(CASE WHEN counter = 'hard' THEN n ELSE 0 END) AS hard,
+            SUM(CASE WHEN counter = 'hard' AND hour >= ${recentHour} THEN n ELSE 0 END) AS recent
+          FROM domain_counts WHERE domain IN ${sql.in(chunk)} AND hour >= ${sinceHour} AND counter IN ('sent', 'hard')
+          GROUP BY domain`
+        for (const row of rows) {
+          windows.set(row.domain, {
+            sends: num(row.sends),
+            hardBounces: num(row.hard),
+            recentHardBounces: num(row.recent)
+          })
+        }
+      }
+      return windows as ReadonlyMap<string, GuardWindow>
+    },
+    Effect.mapError(databaseError("reading the outage guard's windows"))
+  )
+
+  return DomainStats.of({ add, totals, guardWindows, purge })
 })
 
 export const layer = Layer.effect(DomainStats, make)

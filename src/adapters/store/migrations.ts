@@ -56,7 +56,8 @@ const initial = Effect.gen(function* () {
       suspect INTEGER NOT NULL,
       details TEXT NOT NULL
     )`,
-    `CREATE INDEX bounce_events_mail ON bounce_events (sha256)`,
+    // mailbox unique ids mostly grow, so this index is appended to, where one on the hash would be written at random
+    `CREATE INDEX bounce_events_mail ON bounce_events (account, uid)`,
     `CREATE INDEX bounce_events_address ON bounce_events (address, received_at)`,
     `CREATE INDEX bounce_events_received ON bounce_events (received_at)`,
     `CREATE TABLE sent_messages (

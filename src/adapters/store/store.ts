@@ -365,26 +365,23 @@ export const make = (options: Partial<StoreSettings> = {}) =>
           const windows = new Map<string, { sends: number; hardBounces: number; hardBouncesLastHour: number }>()
           if (guard.enabled && hardDomains.length > 0) {
             const currentHour = hourOf(now)
-            const wide = yield* domainStats.totals({
-              sinceHour: currentHour - guard.windowHours + 1,
-              domains: hardDomains
-            })
-            const hourly = yield* domainStats.totals({ sinceHour: currentHour, domains: hardDomains })
+            const known = yield* domainStats.guardWindows(hardDomains, currentHour - guard.windowHours + 1, currentHour)
             for (const domain of hardDomains) {
-              const window = wide.find((t) => t.domain === domain)?.counters ?? {}
+              const window = known.get(domain)
               windows.set(domain, {
-                sends: window["sent"] ?? 0,
-                hardBounces: window["hard"] ?? 0,
-                hardBouncesLastHour: hourly.find((t) => t.domain === domain)?.counters["hard"] ?? 0
+                sends: window?.sends ?? 0,
+                hardBounces: window?.hardBounces ?? 0,
+                hardBouncesLastHour: window?.recentHardBounces ?? 0
               })
             }
           }
 
           const storedEvents: Array<StoredBounceEvent> = []
           const history: Array<HistoryEntry> = []
-          const counts: Array<DomainCount> = []
+          // counts and texts are summed here: one row per domain counter and per text, not one per record
+          const counts = new Map<string, DomainCount>()
           const delivery: Array<DeliveryLogEntry> = []
-          const sightings: Array<QualificationEntry> = []
+          const sightings = new Map<string, QualificationEntry>()
           const transitionsByMail = new Map<string, Array<AddressTransition>>()
           const hour = hourOf(now)
 
@@ -409,7 +406,14 @@ export const make = (options: Partial<StoreSettings> = {}) =>
                     : record.kind === "delivered" || record.kind === "complaint"
                       ? record.kind
                       : null
-              if (counter !== null) counts.push({ domain, hour, counter, n: 1 })
+              if (counter !== null) {
+                const countKey = `${domain}\u0000${counter}`
+                const count = counts.get(countKey)
+                counts.set(
+                  countKey,
+                  count === undefined ? { domain, hour, counter, n: 1 } : { ...count, n: count.n + 1 }
+                )
+              }
               if (countsOnAddress(record)) {
                 countedAgainst = "address"
                 if (record.kind === "bounce" && record.type === "hard") {
@@ -473,23 +477,33 @@ export const make = (options: Partial<StoreSettings> = {}) =>
 
             if (record.diagnostic !== null && record.diagnostic.trim() !== "") {
               const text = normalizeDiagnostic(record.diagnostic)
-              sightings.push({
-                textKey: textKeyOf(text),
-                text,
-                sample: record.diagnostic.slice(0, 2000),
-                status: record.status,
-                replyCode: record.replyCode,
-                type: record.type,
-                reason: record.reason,
-                rule: record.rule,
-                seen: 1,
-                firstSeen: now,
-                lastSeen: now,
-                review: record.reason === "undefined" || mail.outcome === "unqualified" ? "to-qualify" : "keep",
-                reviewedBy: null,
-                reviewedAt: null,
-                reviewNote: null
-              })
+              const seen = sightings.get(text)
+              if (seen !== undefined) {
+                sightings.set(text, {
+                  ...seen,
+                  seen: seen.seen + 1,
+                  type: record.type,
+                  reason: record.reason,
+                  rule: record.rule
+                })
+              } else
+                sightings.set(text, {
+                  textKey: textKeyOf(text),
+                  text,
+                  sample: record.diagnostic.slice(0, 2000),
+                  status: record.status,
+                  replyCode: record.replyCode,
+                  type: record.type,
+                  reason: record.reason,
+                  rule: record.rule,
+                  seen: 1,
+                  firstSeen: now,
+                  lastSeen: now,
+                  review: record.reason === "undefined" || mail.outcome === "unqualified" ? "to-qualify" : "keep",
+                  reviewedBy: null,
+                  reviewedAt: null,
+                  reviewNote: null
+                })
             }
 
             storedEvents.push({
@@ -542,8 +556,8 @@ export const make = (options: Partial<StoreSettings> = {}) =>
             history
           )
           yield* deliveryLog.merge(delivery)
-          yield* domainStats.add(counts)
-          yield* qualificationLog.record(sightings)
+          yield* domainStats.add([...counts.values()])
+          yield* qualificationLog.record([...sightings.values()])
 
           const eventsByMail = new Map<string, number>()
           for (const event of storedEvents) {
