@@ -159,10 +159,11 @@ const recipientLinePatterns: ReadonlyArray<RecipientLinePattern> = [
     weak: false
   },
   // qmail, Postfix (old), Yahoo, Courier: "<user@example.com>:"; Exim, Exchange 2003, many appliances: the address
-  // opens the line, alone or followed by the reason
+  // opens the line, alone or followed by the reason; "a@b <c@d>: ..." (Exim's malformed address) is a display name
+  // before the address in angle brackets
   {
     pattern: new RegExp(
-      String.raw`^${bullet}(?:<(${addressPattern.source})>|"?(${addressPattern.source})"?)(?=\s|:|$)[\s:]*(.*)$`
+      String.raw`^${bullet}(?:<(${addressPattern.source})>|"?${addressPattern.source}"?[ \t]+<(${addressPattern.source})>|"?(${addressPattern.source})"?)(?=\s|:|$)[\s:]*(.*)$`
     ),
     weak: false
   },
@@ -197,7 +198,7 @@ const findRecipientLines = (
         if (pattern.weak !== weak || (only !== undefined && pattern !== only)) continue
         const match = pattern.pattern.exec(line)
         if (match === null) continue
-        const address = cleanAddress(match[1] ?? match[2] ?? "")
+        const address = cleanAddress(match.slice(1, -1).find((group) => group !== undefined) ?? "")
         if (address === null || excluded(address)) continue
         entries.push({ address, line: index, rest: match[match.length - 1] ?? "" })
         return

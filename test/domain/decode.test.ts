@@ -181,6 +181,27 @@ describe("free-text bounces", () => {
     )
   })
 
+  it("reads the address in angle brackets after a display name (Exim's malformed address notice)", () => {
+    const report = decode(
+      crlf(`From: Mail Delivery System <mailer-daemon@mx.relay.example>
+To: news@sender.example
+Subject: Mail failure - malformed recipient address
+Date: Thu, 01 Jan 2026 12:00:01 +0000
+
+A message that you sent contained one or more recipient addresses that were
+incorrectly constructed:
+
+  kim@receiver.example <lee@receiver.example>: malformed address: <lee@receiver.example> may not follow kim@receiver.example
+
+This address has been ignored.
+`)
+    )
+    assert.deepStrictEqual(
+      report.records.map((record) => record.recipient),
+      ["lee@receiver.example"]
+    )
+  })
+
   it("reads an old Sendmail session transcript", () => {
     const report = decode(oldSendmailBounce("carol@receiver.example"))
     assert.strictEqual(report.records[0]!.recipient, "carol@receiver.example")
