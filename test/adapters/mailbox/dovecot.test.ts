@@ -149,6 +149,24 @@ describe.skipIf(skip)("Pop3Mailbox against a real Dovecot", () => {
     }).pipe(Effect.provide(Logger.remove(Logger.defaultLogger)))
   )
 
+  it.live("RSET takes back the DELE commands of the session before QUIT", () =>
+    Effect.gen(function* () {
+      for (let i = 1; i <= 2; i++) server.deliver("dropped", `Message-ID: <r${i}@rebound.test>\r\n\r\nmail ${i}\r\n`)
+      const before = server.files("dropped").length
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const client = yield* Pop3Client.connect(Pop3Options.make(options("dropped")), undefined)
+          yield* Pop3Client.deleteMessages(client, [1, 2], 2)
+          assert.match(yield* Pop3Client.command(client.connection, "STAT"), /^0 0/)
+          yield* Pop3Client.command(client.connection, "RSET")
+          assert.match(yield* Pop3Client.command(client.connection, "STAT"), new RegExp(`^${before} `))
+          yield* Pop3Client.quit(client)
+        })
+      )
+      assert.strictEqual(server.files("dropped").length, before)
+    }).pipe(Effect.provide(Logger.remove(Logger.defaultLogger)))
+  )
+
   it.live("a second session gets a retryable InUse while the first holds the lock (pop3_lock_session)", () =>
     Effect.gen(function* () {
       server.deliver("lock", "Message-ID: <lock@rebound.test>\r\n\r\nlocked\r\n")

@@ -391,6 +391,21 @@ describe("Pop3Mailbox against the in-process server", () => {
     })
   )
 
+  it.live("reads LOGIN-DELAY and EXPIRE, asking CAPA again after login when they are per user (RFC 2449)", () =>
+    Effect.gen(function* () {
+      const { result, server } = yield* withSession(
+        { capabilities: ["TOP", "USER", "RESP-CODES", "LOGIN-DELAY 900 USER", "EXPIRE 30"] },
+        (session) => Effect.succeed(session.capabilities)
+      )
+      assert.isTrue(Exit.isSuccess(result))
+      if (Exit.isSuccess(result)) {
+        assert.strictEqual(result.value.loginDelaySeconds, 900)
+        assert.strictEqual(result.value.expire, 30)
+      }
+      assert.deepStrictEqual(server.lines(), ["CAPA", "USER bounce", "PASS secret", "CAPA"])
+    })
+  )
+
   it.live("a server without CAPA or UIDL still works (RFC 1939 only)", () =>
     Effect.gen(function* () {
       const { result, server } = yield* withSession({ mails: mails(2), capabilities: null, uidl: false }, (session) =>
