@@ -9,7 +9,7 @@ import * as PostgresStore from "../adapters/store/postgres.js"
 import * as SqliteStore from "../adapters/store/sqlite.js"
 import type { StoreSettings } from "../adapters/store/store.js"
 import { makeTokenVerifier } from "../domain/codec.js"
-import type { Account, AppConfig } from "./config.js"
+import { type Account, type AppConfig, loadConfig } from "./config.js"
 import { type AccountHandle, type ProcessorSettings } from "./processor.js"
 import * as Processor from "./processor.js"
 import { ProcessorStatus } from "./status.js"
@@ -107,6 +107,13 @@ export const coreLayer = (config: AppConfig) =>
   Processor.layer(processorSettings(config)).pipe(
     Layer.provideMerge(Layer.mergeAll(storeLayer(config), ProcessorStatus.layer, Forwarder.layer))
   )
+
+/**
+ * The processor, the status board, the store and the forwarder, built from a configuration file (or
+ * REBOUND_CONFIG, ./rebound.config.json, the embedded defaults) with the REBOUND_* environment over it.
+ */
+export const layerConfig = (file?: string) =>
+  Layer.unwrapEffect(Effect.map(loadConfig(file), ({ config }) => coreLayer(config)))
 
 const levels = {
   trace: LogLevel.Trace,
