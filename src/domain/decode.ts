@@ -228,16 +228,20 @@ const decodedFrom = (root: MimeEntity, depth = 0): Decoded => {
   return { extraction: extract(root, original, body), root, original, body }
 }
 
+/** How much of an explanation is read with the diagnostic: a notification is short, a pasted original is not. */
+const leadInLimit = 16 * 1024
+
 const notLeadIn = /^(?:Content-|This is a MIME|This is a multi|This is an auto|This multi-part|###|\*\*\*|--)/
 
 /**
  * A DSN on one recipient from an MTA that no dialect knows: its explanation is read with the diagnostic, for it often
  * says what the Diagnostic-Code does not, and it may name the SMTP command (sisimai rfc3464/lib.go, "beforemesg").
  */
-const withLeadIn = (extraction: Extraction, section: string): Extraction => {
+const withLeadIn = (extraction: Extraction, explanation: string): Extraction => {
   if (extraction.recipients.length !== 1) return extraction
   const leadIn = oneLine(
-    section
+    explanation
+      .slice(0, leadInLimit)
       .split("\n")
       .filter((line) => line.trim() !== "" && !notLeadIn.test(line) && !/--- (?:The follow|Transcript)/.test(line))
       .join(" ")
@@ -271,7 +275,7 @@ const extract = (root: MimeEntity, original: MimeEntity | undefined, body: strin
   const dialect = recogniseDialect(mail)
   const extraction = dialect?.decode?.(mail) ?? standardExtract(root, original, body)
   if (extraction === null) return extraction
-  if (dialect === undefined) return extraction.dialect === "rfc3464" ? withLeadIn(extraction, mail.section) : extraction
+  if (dialect === undefined) return extraction.dialect === "rfc3464" ? withLeadIn(extraction, mail.body) : extraction
   if (extraction.kind !== "bounce" && extraction.kind !== "delay") return extraction
   return { ...refineExtraction(dialect, extraction, mail), dialect: dialect.name }
 }

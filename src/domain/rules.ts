@@ -1927,52 +1927,10 @@ const serviceRules: ReadonlyArray<Rule> = [
 // only to the bounces of that MTA; the phrases below are specific enough to apply to any bounce. A phrase for a
 // reason that may be refined (userunknown, hostunknown, networkerror, systemerror, expired) acts like a dialect's
 // refinable finding: after the primary rules. The others decide before them, as a dialect's final finding does.
+// Tables whose phrases other MTAs also write (qmail's, which its clones copy with other meanings) are read only by
+// their dialect (src/domain/dialects).
 
 const mtaMessages: ReadonlyArray<readonly [string, Reason, ReadonlyArray<string>]> = [
-  ["qmail", "hostunknown", ["sorry, i couldn't find any host "]],
-  ["qmail", "mesgtoobig", ["message size exceeds fixed maximum message size:"]],
-  [
-    "qmail",
-    "networkerror",
-    [
-      "sorry, i wasn't able to establish an smtp connection",
-      "sorry. although i'm listed as a best-preference mx or a for that host"
-    ]
-  ],
-  ["qmail", "notaccept", ["sorry, i couldn't find a mail exchanger or ip address"]],
-  ["qmail", "systemerror", ["bad interpreter: no such file or directory"]],
-  ["qmail", "systemfull", ["requested action not taken: mailbox unavailable (not enough free space)"]],
-  ["qmail", "userunknown", ["no mailbox here by that name"]],
-  ["qmail-ldap", "exceedlimit", ["the message exeeded the maximum size the user accepts"]],
-  [
-    "qmail-ldap",
-    "suspend",
-    [
-      "mailaddress is administrativly disabled",
-      "mailaddress is administrativley disabled",
-      "mailaddress is administratively disabled",
-      "mailaddress is administrativeley disabled"
-    ]
-  ],
-  [
-    "qmail-ldap",
-    "systemerror",
-    [
-      "automatic homedir creator crashed",
-      "illegal value in ldap attribute",
-      "ldap attribute is not given but mandatory",
-      "timeout while performing search on ldap server",
-      "too many results returned but needs to be unique",
-      "permanent error while executing qmail-forward",
-      "temporary error in automatic homedir creation",
-      "temporary error while executing qmail-forward",
-      "temporary failure in ldap lookup",
-      "unable to contact ldap server",
-      "unable to login into ldap server, bad credentials"
-    ]
-  ],
-  ["qmail", "blocked", [" but my name was rejected."]],
-  ["qmail", "expired", ["this message has been in the queue too long."]],
   [
     "exim",
     "hostunknown",

@@ -74,7 +74,7 @@ const bounceSubject = new RegExp(
 const originalMarker = new RegExp(
   String.raw`^[\s>|*=#_-]*(?:` +
     [
-      "(?:below this line|this|enclosed|attached|here|following) is a copy of (?:the|your) message",
+      "(?:below this line|this|enclosed|attached|included|here|following) is a copy of (?:the|your) message",
       "(?:the |a )?(?:copy of (?:the |your )?)?original message(?:'s headers)?(?: follows| headers?| is (?:attached|below|included)| attached|:|\\s*-|\\s*$)",
       "message headers follow",
       "the header of the original message",

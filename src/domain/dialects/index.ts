@@ -5,16 +5,19 @@
 import type { Extraction } from "../extraction.js"
 import type { BounceMail, Dialect } from "./dialect.js"
 import { exchange2003, exchange2007 } from "./exchange.js"
+import { exim } from "./exim.js"
 import { ezweb } from "./ezweb.js"
 import { fml } from "./fml.js"
 import { imail } from "./imail.js"
 import { postfix } from "./postfix.js"
+import { qmail } from "./qmail.js"
 import { sendmail } from "./sendmail.js"
 import { trendMicro } from "./trendmicro.js"
 
 export type { BounceMail, Dialect } from "./dialect.js"
 
 export const dialects: ReadonlyArray<Dialect> = [
+  exim,
   exchange2003,
   exchange2007,
   ezweb,
@@ -22,7 +25,8 @@ export const dialects: ReadonlyArray<Dialect> = [
   imail,
   trendMicro,
   sendmail,
-  postfix
+  postfix,
+  qmail
 ]
 
 /** The dialect that wrote a bounce, if one recognises it. */
