@@ -182,15 +182,18 @@ describe("qualify: texts of the main MTA families", () => {
     assert.strictEqual(reasonOf('procmail: Couldn\'t create "/var/mail/ann"').reason, "mailererror")
   })
 
-  it("qmail: its own phrases decide, a rejected HELO is a block", () => {
-    const qmail = (text: string) => qualify({ ...failure(text), status: null, replyCode: null, action: null })
-    assert.strictEqual(qmail("Sorry, I couldn't find a mail exchanger or IP address. (#5.4.4)").reason, "notaccept")
-    assert.strictEqual(
-      qmail("Connected to 192.0.2.5 but my name was rejected. Remote host said: 501 5.0.0 Invalid domain").reason,
-      "blocked"
-    )
-    const slow = qmail("Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)")
-    assert.deepStrictEqual([slow.reason, slow.rule], ["networkerror", "mta.qmail.networkerror"])
+  it("qmail: the dialect's findings decide (its sentences are read by the qmail dialect only)", () => {
+    const qmail = (text: string, extra: Partial<QualifyInput>) =>
+      qualify({ ...failure(text), status: null, replyCode: null, action: null, ...extra })
+    const nullMx = qmail("Sorry, I couldn't find a mail exchanger or IP address. (#5.4.4)", { reasonHint: "notaccept" })
+    assert.deepStrictEqual([nullMx.reason, nullMx.rule], ["notaccept", "dialect"])
+    const helo = qmail("Connected to 192.0.2.5 but my name was rejected. Remote host said: 501 5.0.0 Invalid domain", {
+      command: "EHLO",
+      reasonHint: "blocked"
+    })
+    assert.strictEqual(helo.reason, "blocked")
+    const slow = qmail("Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)", { reasonHint: "networkerror" })
+    assert.deepStrictEqual([slow.reason, slow.rule], ["networkerror", "dialect"])
   })
 
   it("Exim: retry timeouts expire, frozen messages expire, a full mailbox is full", () => {
