@@ -146,6 +146,8 @@ export class ReadModel extends Context.Tag("rebound/Http/ReadModel")<
     readonly suspectDomains: (
       since: number
     ) => Effect.Effect<ReadonlyArray<{ domain: string; events: number; last: number }>, SqlError>
+    /** The highest ids of the address history and of the bounce events (0 when empty). */
+    readonly lastIds: Effect.Effect<{ readonly history: number; readonly events: number }, SqlError>
     /** Delivery ids of events received at or after `since`. */
     readonly activeDeliveries: (since: number) => Effect.Effect<ReadonlyArray<string>, SqlError>
   }
@@ -352,8 +354,15 @@ export const make = Effect.gen(function* () {
     return rows.map((row: any) => row.id as string)
   })
 
+  const lastIds = Effect.gen(function* () {
+    const history = yield* sql<{ id: unknown }>`SELECT MAX(id) AS id FROM address_history`
+    const events = yield* sql<{ id: unknown }>`SELECT MAX(id) AS id FROM bounce_events`
+    return { history: num(history[0]?.id ?? 0), events: num(events[0]?.id ?? 0) }
+  }).pipe(Effect.withSpan("ReadModel.lastIds"))
+
   return ReadModel.of({
     ping,
+    lastIds,
     suppressed,
     bounces,
     reasons,
