@@ -99,8 +99,10 @@ export interface MailboxCapabilities {
 }
 
 /**
- * An open mailbox session. Operations run one at a time. Deletions are only recorded by `markDeleted`; they take
- * effect on `commit`. Closing the session's scope without `commit` deletes nothing.
+ * An open mailbox session. Operations run one at a time: while a `retrieveMany` or `retrieveStream` stream runs,
+ * any other operation but `markDeleted` waits for it to end (so do not call one from inside its consumer).
+ * Deletions are only recorded by `markDeleted`; they take effect on `commit`. Closing the session's scope without
+ * `commit` deletes nothing.
  */
 export interface MailboxSession {
   readonly capabilities: MailboxCapabilities

@@ -18,7 +18,7 @@ import { skipWithout } from "../../support/services.js"
 
 const skip = skipWithout(dovecotAvailable, "Dovecot (dovecot-core, dovecot-pop3d) and openssl", dovecotInstall)
 
-const users = ["listing", "commit", "abort", "dropped", "lock", "tls", "sasl", "pipeline", "large"] as const
+const users = ["listing", "commit", "abort", "dropped", "rset", "lock", "tls", "sasl", "pipeline", "large"] as const
 type User = (typeof users)[number]
 
 let server: Dovecot
@@ -151,11 +151,11 @@ describe.skipIf(skip)("Pop3Mailbox against a real Dovecot", () => {
 
   it.live("RSET takes back the DELE commands of the session before QUIT", () =>
     Effect.gen(function* () {
-      for (let i = 1; i <= 2; i++) server.deliver("dropped", `Message-ID: <r${i}@rebound.test>\r\n\r\nmail ${i}\r\n`)
-      const before = server.files("dropped").length
+      for (let i = 1; i <= 2; i++) server.deliver("rset", `Message-ID: <r${i}@rebound.test>\r\n\r\nmail ${i}\r\n`)
+      const before = server.files("rset").length
       yield* Effect.scoped(
         Effect.gen(function* () {
-          const client = yield* Pop3Client.connect(Pop3Options.make(options("dropped")), undefined)
+          const client = yield* Pop3Client.connect(Pop3Options.make(options("rset")), undefined)
           yield* Pop3Client.deleteMessages(client, [1, 2], 2)
           assert.match(yield* Pop3Client.command(client.connection, "STAT"), /^0 0/)
           yield* Pop3Client.command(client.connection, "RSET")
@@ -163,7 +163,7 @@ describe.skipIf(skip)("Pop3Mailbox against a real Dovecot", () => {
           yield* Pop3Client.quit(client)
         })
       )
-      assert.strictEqual(server.files("dropped").length, before)
+      assert.strictEqual(server.files("rset").length, before)
     }).pipe(Effect.provide(Logger.remove(Logger.defaultLogger)))
   )
 
