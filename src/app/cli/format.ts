@@ -43,6 +43,8 @@ export interface Column<Row> {
   /** the text of the value in a table (default: the value; null as "-", booleans as yes/no) */
   readonly show?: (value: Cell) => string
   readonly align?: "left" | "right"
+  /** "data": in JSON and CSV only (long or redundant values); "table": in tables only (a summary of other columns) */
+  readonly only?: "table" | "data"
 }
 
 /** A time as ISO 8601 in UTC, to the second. */
@@ -96,6 +98,12 @@ export const renderCsv = (headers: ReadonlyArray<string>, rows: ReadonlyArray<Re
 /** One JSON document on one line. */
 export const renderJson = (value: unknown): string => JSON.stringify(value) + "\n"
 
+/** A row as a JSON object: each column's key and value (columns only for tables left out). */
+export const rowObject = <Row>(columns: ReadonlyArray<Column<Row>>, row: Row): Record<string, Cell> =>
+  Object.fromEntries(
+    columns.filter((column) => column.only !== "table").map((column) => [column.key, column.value(row)])
+  )
+
 /** The rows as an aligned table, one JSON array of objects, or CSV with the JSON keys as its header. */
 export const renderRows = <Row>(
   format: Format,
@@ -103,19 +111,23 @@ export const renderRows = <Row>(
   rows: ReadonlyArray<Row>
 ): string => {
   switch (format) {
-    case "table":
+    case "table": {
+      const shown = columns.filter((column) => column.only !== "data")
       return renderTable(
-        columns.map((column) => column.header),
-        rows.map((row) => columns.map((column) => (column.show ?? tableText)(column.value(row)))),
-        columns.map((column) => column.align ?? "left")
+        shown.map((column) => column.header),
+        rows.map((row) => shown.map((column) => (column.show ?? tableText)(column.value(row)))),
+        shown.map((column) => column.align ?? "left")
       )
+    }
     case "json":
-      return renderJson(rows.map((row) => Object.fromEntries(columns.map((column) => [column.key, column.value(row)]))))
-    case "csv":
+      return renderJson(rows.map((row) => rowObject(columns, row)))
+    case "csv": {
+      const shown = columns.filter((column) => column.only !== "table")
       return renderCsv(
-        columns.map((column) => column.key),
-        rows.map((row) => columns.map((column) => column.value(row)))
+        shown.map((column) => column.key),
+        rows.map((row) => shown.map((column) => column.value(row)))
       )
+    }
   }
 }
 

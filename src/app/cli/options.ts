@@ -1,19 +1,12 @@
 import { Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Effect, Either, Option } from "effect"
+import type { StoreError } from "../../adapters/store/errors.js"
 import type { StoreServices } from "../../adapters/store/store.js"
 import { normalizeDomain } from "../../domain/address.js"
 import { loggerLayer, storeLayer } from "../app.js"
 import { type AppConfig, loadConfig } from "../config.js"
 import { CliError, type Format, formats } from "./format.js"
-
-/** `--config FILE`: the configuration file (else REBOUND_CONFIG, else ./rebound.config.json when it exists). */
-export const configOption = Options.file("config").pipe(
-  Options.withDescription(
-    "the configuration file (default: $REBOUND_CONFIG, else ./rebound.config.json when it exists, else the built-in defaults)"
-  ),
-  Options.optional
-)
 
 /** `--format table|json|csv`. */
 export const formatOption = Options.choice("format", formats).pipe(
@@ -56,8 +49,7 @@ const unitMillis: Record<string, number> = {
 }
 
 const durationSyntax = /^(\d+(?:\.\d+)?)\s*([a-z]+)$/i
-const dateSyntax =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,3})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i
+const dateSyntax = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,3})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i
 
 /** Reads a DURATION_OR_DATE value as milliseconds since the epoch, or says why it cannot. */
 export const parseTime = (text: string, now: number): Either.Either<number, string> => {
@@ -105,7 +97,10 @@ export const timeRange = (
             onRight: (millis) => Effect.succeed(millis)
           })
       })
-    const from = yield* read("since", Option.orElse(since, () => Option.fromNullable(defaultSince)))
+    const from = yield* read(
+      "since",
+      Option.orElse(since, () => Option.fromNullable(defaultSince))
+    )
     const to = yield* read("until", until)
     if (from !== undefined && to !== undefined && from >= to) {
       return yield* new CliError({ reason: "Usage", message: "--since must be before --until" })
@@ -138,7 +133,7 @@ export const loadCliConfig = (file: Option.Option<string>) =>
  */
 export const withStore = <A, R>(
   config: AppConfig,
-  body: Effect.Effect<A, CliError, R | StoreServices>
+  body: Effect.Effect<A, CliError | StoreError, R>
 ): Effect.Effect<A, CliError, FileSystem.FileSystem | Exclude<R, StoreServices>> =>
   Effect.gen(function* () {
     if (config.store.type === "sqlite" && config.store.path !== ":memory:") {

@@ -1,0 +1,293 @@
+import { Command, Options } from "@effect/cli"
+import { Clock, Effect } from "effect"
+import { BounceEvents } from "../../adapters/store/bounce-events.js"
+import { DeliveryLog, type DeliveryTotals } from "../../adapters/store/delivery-log.js"
+import { DomainStats } from "../../adapters/store/domain-stats.js"
+import { HOUR } from "../../adapters/store/values.js"
+import type { Reason } from "../../domain/report.js"
+import { configOption } from "./shared.js"
+import {
+  CliError,
+  type Column,
+  type Format,
+  isoTime,
+  percent,
+  printOut,
+  renderJson,
+  renderRows,
+  reportFailure,
+  rowObject
+} from "./format.js"
+import { formatOption, limitOption, loadCliConfig, timeOption, timeRange, withStore } from "./options.js"
+
+/** Adobe Campaign's delivery thresholds: above 2% hard or 10% soft bounces a delivery needs a look. */
+export const defaultThresholds = { hard: 0.02, soft: 0.1 } as const
+
+export interface ReasonRow {
+  readonly reason: Reason | "(all)"
+  readonly total: number
+  readonly hard: number
+  readonly soft: number
+  readonly ignored: number
+  /** the reason's share of all bounce records in the period */
+  readonly share: number
+}
+
+export interface DomainRow {
+  readonly domain: string
+  readonly sent: number
+  readonly hard: number
+  readonly soft: number
+  /** bounces for reasons on the sending side, counted against the domain rather than the address */
+  readonly ours: number
+  readonly delayed: number
+  readonly delivered: number
+  readonly complaints: number
+  readonly hardRate: number | null
+  readonly softRate: number | null
+}
+
+export interface DeliveryRow extends DeliveryTotals {
+  readonly hardRate: number
+  readonly softRate: number
+  readonly hardFlagged: boolean
+  readonly softFlagged: boolean
+}
+
+const count = (key: string, header: string) => ({ key, header, align: "right" as const })
+const rate = (key: string, header: string) => ({ key, header, align: "right" as const, show: percent })
+
+const reasonColumns: ReadonlyArray<Column<ReasonRow>> = [
+  { key: "reason", header: "REASON", value: (r) => r.reason },
+  { ...count("total", "TOTAL"), value: (r) => r.total },
+  { ...count("hard", "HARD"), value: (r) => r.hard },
+  { ...count("soft", "SOFT"), value: (r) => r.soft },
+  { ...count("ignored", "IGNORED"), value: (r) => r.ignored },
+  { ...rate("share", "SHARE"), value: (r) => r.share }
+]
+
+const domainColumns: ReadonlyArray<Column<DomainRow>> = [
+  { key: "domain", header: "DOMAIN", value: (r) => r.domain },
+  { ...count("sent", "SENT"), value: (r) => r.sent },
+  { ...count("hard", "HARD"), value: (r) => r.hard },
+  { ...count("soft", "SOFT"), value: (r) => r.soft },
+  { ...count("ours", "OURS"), value: (r) => r.ours },
+  { ...count("delayed", "DELAYED"), value: (r) => r.delayed },
+  { ...count("delivered", "DELIVERED"), value: (r) => r.delivered },
+  { ...count("complaints", "COMPLAINTS"), value: (r) => r.complaints },
+  { ...rate("hardRate", "HARD RATE"), value: (r) => r.hardRate },
+  { ...rate("softRate", "SOFT RATE"), value: (r) => r.softRate }
+]
+
+const deliveryColumns: ReadonlyArray<Column<DeliveryRow>> = [
+  { key: "deliveryId", header: "DELIVERY", value: (r) => r.deliveryId },
+  { ...count("messages", "MESSAGES"), value: (r) => r.messages },
+  { ...count("hard", "HARD"), value: (r) => r.hard },
+  { ...count("soft", "SOFT"), value: (r) => r.soft },
+  { ...count("delayed", "DELAYED"), value: (r) => r.delayed },
+  { ...count("complaints", "COMPLAINTS"), value: (r) => r.complaints },
+  { ...rate("hardRate", "HARD RATE"), value: (r) => r.hardRate },
+  { ...rate("softRate", "SOFT RATE"), value: (r) => r.softRate },
+  { key: "hardFlagged", header: "HARD FLAG", value: (r) => r.hardFlagged, only: "data" },
+  { key: "softFlagged", header: "SOFT FLAG", value: (r) => r.softFlagged, only: "data" },
+  {
+    key: "flags",
+    header: "FLAGS",
+    value: (r) => [r.hardFlagged ? "HARD" : "", r.softFlagged ? "SOFT" : ""].filter((f) => f !== "").join(" ") || null,
+    show: (value) => (value === null ? "" : String(value)),
+    only: "table"
+  },
+  { key: "lastUpdate", header: "LAST UPDATE", value: (r) => isoTime(r.lastUpdate) }
+]
+
+/** Per reason: its records by type and its share of all bounce records; the totals row comes last. */
+export const reasonRows = (
+  counts: ReadonlyArray<{ readonly type: string; readonly reason: Reason; readonly count: number }>
+): { readonly rows: ReadonlyArray<ReasonRow>; readonly totals: ReasonRow } => {
+  const all = counts.reduce((sum, c) => sum + c.count, 0)
+  const byReason = new Map<Reason, { hard: number; soft: number; ignored: number }>()
+  for (const c of counts) {
+    const row = byReason.get(c.reason) ?? { hard: 0, soft: 0, ignored: 0 }
+    if (c.type === "hard" || c.type === "soft" || c.type === "ignored") row[c.type] += c.count
+    byReason.set(c.reason, row)
+  }
+  const share = (n: number) => (all === 0 ? 0 : n / all)
+  const rows = [...byReason]
+    .map(([reason, n]): ReasonRow => {
+      const total = n.hard + n.soft + n.ignored
+      return { reason, total, ...n, share: share(total) }
+    })
+    .sort((a, b) => b.total - a.total || (a.reason < b.reason ? -1 : 1))
+  const sum = (key: "hard" | "soft" | "ignored") => rows.reduce((total, row) => total + row[key], 0)
+  return {
+    rows,
+    totals: { reason: "(all)", total: all, hard: sum("hard"), soft: sum("soft"), ignored: sum("ignored"), share: 1 }
+  }
+}
+
+/** Per receiving domain: its counters and its hard and soft rates over the sends recorded for it. */
+export const domainRows = (
+  totals: ReadonlyArray<{ readonly domain: string; readonly counters: Readonly<Record<string, number>> }>
+): ReadonlyArray<DomainRow> =>
+  totals
+    .map(({ counters, domain }): DomainRow => {
+      const n = (name: string) => counters[name] ?? 0
+      const ours = Object.entries(counters)
+        .filter(([name]) => name.startsWith("ours:"))
+        .reduce((sum, [, value]) => sum + value, 0)
+      const sent = n("sent")
+      return {
+        domain,
+        sent,
+        hard: n("hard"),
+        soft: n("soft"),
+        ours,
+        delayed: n("delayed"),
+        delivered: n("delivered"),
+        complaints: n("complaint"),
+        hardRate: sent === 0 ? null : n("hard") / sent,
+        softRate: sent === 0 ? null : n("soft") / sent
+      }
+    })
+    .sort(
+      (a, b) =>
+        b.hard + b.soft + b.ours - (a.hard + a.soft + a.ours) || b.sent - a.sent || (a.domain < b.domain ? -1 : 1)
+    )
+
+/** Per delivery: hard and soft rates over its messages, flagged above the thresholds. */
+export const deliveryRows = (
+  totals: ReadonlyArray<DeliveryTotals>,
+  thresholds: { readonly hard: number; readonly soft: number }
+): ReadonlyArray<DeliveryRow> =>
+  totals.map((delivery) => {
+    const hardRate = delivery.messages === 0 ? 0 : delivery.hard / delivery.messages
+    const softRate = delivery.messages === 0 ? 0 : delivery.soft / delivery.messages
+    return {
+      ...delivery,
+      hardRate,
+      softRate,
+      hardFlagged: hardRate > thresholds.hard,
+      softFlagged: softRate > thresholds.soft
+    }
+  })
+
+const printReport = <Row>(
+  format: Format,
+  title: string,
+  meta: Record<string, unknown>,
+  columns: ReadonlyArray<Column<Row>>,
+  rows: ReadonlyArray<Row>,
+  totals?: Row
+) => {
+  switch (format) {
+    case "json":
+      return printOut(
+        renderJson({
+          ...meta,
+          rows: rows.map((row) => rowObject(columns, row)),
+          ...(totals === undefined ? {} : { totals: rowObject(columns, totals) })
+        })
+      )
+    case "csv":
+      return printOut(renderRows("csv", columns, rows))
+    case "table":
+      return printOut(`${title}\n\n${renderRows("table", columns, totals === undefined ? rows : [...rows, totals])}`)
+  }
+}
+
+const thresholdOption = (name: string, value: number, kind: string) =>
+  Options.float(name).pipe(
+    Options.withDescription(`flag deliveries whose ${kind} bounce rate is above this fraction (default ${value})`),
+    Options.withDefault(value)
+  )
+
+/** `rebound report`: bounce counts and rates by reason, receiving domain or delivery. */
+export const reportCommand = Command.make(
+  "report",
+  {
+    config: configOption,
+    since: timeOption("since", "the start of the period (default: 7d, a week ago)"),
+    until: timeOption("until", "the end of the period (default: now)"),
+    by: Options.choice("by", ["reason", "domain", "delivery"] as const).pipe(
+      Options.withDescription(
+        "reason: bounce records per reason and type; domain: per receiving domain; delivery: per delivery id"
+      ),
+      Options.withDefault("reason" as const)
+    ),
+    hardThreshold: thresholdOption("hard-threshold", defaultThresholds.hard, "hard"),
+    softThreshold: thresholdOption("soft-threshold", defaultThresholds.soft, "soft"),
+    limit: limitOption(100),
+    format: formatOption
+  },
+  (options) =>
+    reportFailure(
+      Effect.gen(function* () {
+        const config = yield* loadCliConfig(options.config)
+        if (options.limit < 1) return yield* new CliError({ reason: "Usage", message: "--limit must be at least 1" })
+        for (const threshold of [options.hardThreshold, options.softThreshold]) {
+          if (!(threshold >= 0 && threshold <= 1)) {
+            return yield* new CliError({ reason: "Usage", message: "a threshold is a fraction between 0 and 1" })
+          }
+        }
+        const now = yield* Clock.currentTimeMillis
+        const range = yield* timeRange(options.since, options.until, now, "7d")
+        const from = range.from ?? now
+        const to = range.to ?? now
+        yield* withStore(
+          config,
+          Effect.gen(function* () {
+            switch (options.by) {
+              case "reason": {
+                const { rows, totals } = reasonRows(yield* (yield* BounceEvents).reasonCounts({ from, to }))
+                return yield* printReport(
+                  options.format,
+                  `Bounce records by reason, ${isoTime(from)} to ${isoTime(to)}`,
+                  { by: "reason", from: isoTime(from), to: isoTime(to) },
+                  reasonColumns,
+                  rows.slice(0, options.limit),
+                  totals
+                )
+              }
+              case "domain": {
+                // domain counters are hourly: the period widens to whole hours
+                const sinceHour = Math.floor(from / HOUR)
+                const untilHour = Math.ceil(to / HOUR)
+                const rows = domainRows(yield* (yield* DomainStats).totals({ sinceHour, untilHour }))
+                return yield* printReport(
+                  options.format,
+                  `Receiving domains, ${isoTime(sinceHour * HOUR)} to ${isoTime(untilHour * HOUR)} (rates over recorded sends)`,
+                  { by: "domain", from: isoTime(sinceHour * HOUR), to: isoTime(untilHour * HOUR) },
+                  domainColumns,
+                  rows.slice(0, options.limit)
+                )
+              }
+              case "delivery": {
+                const thresholds = { hard: options.hardThreshold, soft: options.softThreshold }
+                const rows = deliveryRows(
+                  yield* (yield* DeliveryLog).totals({ from, to, limit: options.limit }),
+                  thresholds
+                )
+                return yield* printReport(
+                  options.format,
+                  `Deliveries active ${isoTime(from)} to ${isoTime(to)}; flagged above ${percent(thresholds.hard)} hard or ${percent(thresholds.soft)} soft`,
+                  {
+                    by: "delivery",
+                    from: isoTime(from),
+                    to: isoTime(to),
+                    hardThreshold: thresholds.hard,
+                    softThreshold: thresholds.soft
+                  },
+                  deliveryColumns,
+                  rows
+                )
+              }
+            }
+          })
+        )
+      })
+    )
+).pipe(
+  Command.withDescription(
+    "Bounce counts and rates over a period: per reason (hard/soft/ignored), per receiving domain, or per delivery."
+  )
+)
