@@ -3,6 +3,9 @@ import { Effect, Stream } from "effect"
 import { type ClassifiedLine, classifyBytes, findMails, linesOf } from "./classify.js"
 import { configCommand } from "./cli/config.js"
 import { daemonCommands } from "./cli/daemon.js"
+import { quarantineCommand } from "./cli/quarantine.js"
+import { reportCommand } from "./cli/report.js"
+import { messageIdCommand, verpCommand } from "./cli/tokens.js"
 
 const write = (text: string) => Effect.sync(() => void process.stdout.write(text))
 
@@ -54,5 +57,13 @@ const classify = Command.make(
 /** The `rebound` command line. */
 export const rebound = Command.make("rebound").pipe(
   Command.withDescription("rebound: bounce processing for senders of bulk and transactional mail."),
-  Command.withSubcommands([...daemonCommands, classify, configCommand])
+  Command.withSubcommands([
+    ...daemonCommands,
+    classify,
+    configCommand,
+    quarantineCommand,
+    reportCommand,
+    messageIdCommand,
+    verpCommand
+  ])
 )
