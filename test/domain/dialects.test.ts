@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { parseMail } from "../../src/adapters/mime/parse.js"
 import { decodeBounce } from "../../src/domain/decode.js"
 import {
+  crlf,
   exchange2003Report,
   eximBounce,
   exchangeOnlineReport,
@@ -321,5 +322,43 @@ describe("dialects: Exim and qmail", () => {
       .toString("utf8")
       .replace("Subject: failure notice", "Subject: Permanent Delivery Failure")
     assert.strictEqual(decode(Buffer.from(clone)).records[0]!.reason, "expired")
+  })
+})
+
+describe("dialects: Sendmail without DSN (V5)", () => {
+  it("gives each recipient its own SMTP session, and the sender's refusal to the recipients of that session", () => {
+    const report = decode(
+      crlf(`From: Mail Delivery Subsystem <MAILER-DAEMON@mx.relay.example>
+To: news@sender.example
+Subject: Returned mail: Host unknown (Name server: receiver.example: host not found)
+Date: Thu, 01 Jan 2026 12:00:01 +0000
+
+   ----- Transcript of session follows -----
+While talking to mx.receiver.example:
+>>> MAIL From:<news@sender.example>
+<<< 501 <news@sender.example>... no access from mail server [192.0.2.55] which is an open relay.
+554 <kim@receiver.example>... Remote protocol error
+While talking to mx.other.example:
+>>> RCPT To:<lee@other.example>
+<<< 550 <lee@other.example>... User unknown
+550 <lee@other.example>... User unknown
+
+   ----- Unsent message follows -----
+From: Sender <news@sender.example>
+To: <kim@receiver.example>, <lee@other.example>
+Subject: Our newsletter
+Message-ID: <20260101120000.1234@sender.example>
+
+Hello
+`)
+    )
+    assert.strictEqual(report.dialect, "v5sendmail")
+    assert.deepStrictEqual(
+      report.records.map((record) => [record.recipient, record.reason, record.remoteMta]),
+      [
+        ["kim@receiver.example", "blocked", "mx.receiver.example"],
+        ["lee@other.example", "userunknown", "mx.other.example"]
+      ]
+    )
   })
 })

@@ -13,6 +13,7 @@ import { postfix } from "./postfix.js"
 import { qmail } from "./qmail.js"
 import { sendmail } from "./sendmail.js"
 import { trendMicro } from "./trendmicro.js"
+import { v5sendmail } from "./v5sendmail.js"
 
 export type { BounceMail, Dialect } from "./dialect.js"
 
@@ -25,6 +26,7 @@ export const dialects: ReadonlyArray<Dialect> = [
   imail,
   trendMicro,
   sendmail,
+  v5sendmail,
   postfix,
   qmail
 ]
