@@ -72,7 +72,12 @@ export const StoreSettings = Schema.Struct({
   sentRetentionDays: positiveDays(90),
   domainStatsRetentionDays: positiveDays(400),
   /** how far back "same recipient, sent recently" looks for a record with no correlation (0: never guess) */
-  recentRecipientDays: Schema.optionalWith(Schema.Int.pipe(Schema.nonNegative()), { default: () => 7 })
+  recentRecipientDays: Schema.optionalWith(Schema.Int.pipe(Schema.nonNegative()), { default: () => 7 }),
+  /**
+   * whether a record that neither a verified signature nor a registered sent message vouches for may change
+   * address states and counters (false once signing keys are configured: anyone can mail a forged bounce)
+   */
+  trustUnverified: Schema.optionalWith(Schema.Boolean, { default: () => true })
 })
 export type StoreSettings = typeof StoreSettings.Type
 
@@ -302,7 +307,10 @@ export const make = (options: Partial<StoreSettings> = {}) =>
             return raw === null ? null : normalizeMessageId(raw)
           }
           const sentById = yield* sentMessages.byMessageIds(
-            items.flatMap((item) => (item.record.correlation.verified ? [] : [messageIdOf(item) ?? []].flat()))
+            items.flatMap((item) => {
+              const id = messageIdOf(item)
+              return id === null ? [] : [id]
+            })
           )
           const guessFor = items.flatMap((item) => {
             const id = messageIdOf(item)
@@ -347,8 +355,14 @@ export const make = (options: Partial<StoreSettings> = {}) =>
             record.kind === "complaint" ||
             record.kind === "delivered"
 
+          // an untrusted record is stored, as unverified, but changes no address and no counter
+          const trusted = (item: Item) => {
+            if (settings.trustUnverified) return true
+            const source = resolve(item).source
+            return source === "signed" || source === "registered"
+          }
           const affected = items.flatMap((item) =>
-            item.applies && item.address !== null && countsOnAddress(item.record) ? [item.address] : []
+            item.applies && item.address !== null && countsOnAddress(item.record) && trusted(item) ? [item.address] : []
           )
           const states = yield* addressStates.lock(affected, now)
 
@@ -356,7 +370,11 @@ export const make = (options: Partial<StoreSettings> = {}) =>
           const hardDomains = [
             ...new Set(
               items.flatMap((item) =>
-                item.applies && item.address !== null && item.record.kind === "bounce" && item.record.type === "hard"
+                item.applies &&
+                item.address !== null &&
+                item.record.kind === "bounce" &&
+                item.record.type === "hard" &&
+                trusted(item)
                   ? [domainOf(item.address)]
                   : []
               )
@@ -393,7 +411,7 @@ export const make = (options: Partial<StoreSettings> = {}) =>
             let countedAgainst: CountedAgainst = "none"
             let suspect = false
 
-            if (item.applies && domain !== null && address !== null) {
+            if (item.applies && domain !== null && address !== null && trusted(item)) {
               const counter =
                 record.kind === "bounce"
                   ? record.type === "ignored"

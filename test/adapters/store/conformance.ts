@@ -523,6 +523,29 @@ export const conformance = (backend: Backend) => {
         assert.strictEqual(stats[0]?.counters["sent"], 3)
       }))
 
+    test("a signed record whose message was registered is logged under its Message-ID", () =>
+      Effect.gen(function* () {
+        const store = yield* Store
+        const log = yield* DeliveryLog
+        yield* store.registerSent([
+          { messageId: "<signed-1@sender.example>", deliveryId: "D5", recipient: "s@example.org" }
+        ])
+        const signed = hard("s@example.org", {
+          originalMessageId: "<signed-1@sender.example>",
+          correlation: {
+            method: "message-id",
+            verified: true,
+            value: "signed-1@sender.example",
+            ids: { instance: "prod", deliveryId: "D5", recipientId: "R1" }
+          }
+        })
+        yield* store.applyMail(signed)
+        const [event] = yield* (yield* BounceEvents).forMail(signed.key)
+        assert.deepStrictEqual([event?.correlationSource, event?.sentMessageId], ["signed", "signed-1@sender.example"])
+        assert.strictEqual(Option.getOrThrow(yield* log.get("signed-1@sender.example")).state, "Failed")
+        assert.isTrue(Option.isNone(yield* log.get("signed:prod:D5:R1")))
+      }))
+
     test("the outage guard holds a burst's hard quarantines as suspect until an operator releases them", () =>
       Effect.gen(function* () {
         const store = yield* Store
