@@ -19,7 +19,9 @@ export const storeSettings = (config: AppConfig): Partial<StoreSettings> => ({
   policy: config.quarantine,
   localPartCase: config.localPartCase,
   archiveAll: config.archive.all,
-  archiveRetentionDays: config.archive.retentionDays
+  archiveRetentionDays: config.archive.retentionDays,
+  // with signing keys, only verified or registered bounces may change an address (README, "Trust")
+  trustUnverified: config.signing.keys.length === 0
 })
 
 /** The store layer a configuration names: SQLite (default), PostgreSQL or memory. */
