@@ -9,6 +9,8 @@ import * as Schema from "effect/Schema"
 /** What each key means; shared by the Schema (JSON Schema for editors) and the `Config` reader. */
 const descriptions = {
   host: "the address to listen on",
+  socketActivation:
+    "listen on the socket systemd passes (LISTEN_FDS, fd 3; a .socket unit with ListenStream=25) instead of host:port",
   port: "the port to listen on; 25 for an MX (see docs/smtp.md to bind it without root), 0 for any free port",
   hostname: "our name in the greeting and Received fields (default: the host name)",
   domains: "the bounce domains we are the MX of; mail for any other domain is refused (550 5.7.1)",
@@ -81,9 +83,10 @@ export type SmtpLimits = typeof SmtpLimits.Type
 export const SmtpListenerConfig = Schema.Struct({
   host: withDefault(Schema.String, () => "0.0.0.0", "host"),
   port: withDefault(Schema.Int.pipe(Schema.between(0, 65535)), () => 25, "port"),
+  socketActivation: withDefault(Schema.Boolean, () => false, "socketActivation"),
   hostname: Schema.optional(Schema.String.annotations({ description: descriptions.hostname })),
   domains: Schema.NonEmptyArray(DomainName).annotations({ description: descriptions.domains }),
-  spoolDir: withDefault(Schema.String, () => "./data/smtp-spool", "spoolDir"),
+  spoolDir: withDefault(Schema.String, () => "./data/spool", "spoolDir"),
   tls: Schema.optional(SmtpTls.annotations({ description: descriptions.tls })),
   maxSize: withDefault(PositiveInt, () => 25 * 1024 * 1024, "maxSize"),
   limits: withDefault(SmtpLimits, () => SmtpLimits.make({}), "limits"),
@@ -117,6 +120,7 @@ export const config = (prefix = "smtp"): Config.Config<SmtpListenerConfig> => {
   const input = Config.all({
     host: read(Config.string("host"), "host", encodedDefaults.host!),
     port: read(Config.integer("port"), "port", encodedDefaults.port!),
+    socketActivation: read(Config.boolean("socketActivation"), "socketActivation", encodedDefaults.socketActivation!),
     hostname: optional(Config.string("hostname"), "hostname"),
     domains: Config.array(Config.string(), "domains").pipe(Config.withDescription(descriptions.domains)),
     spoolDir: read(Config.string("spoolDir"), "spoolDir", encodedDefaults.spoolDir!),

@@ -315,8 +315,8 @@ export const make = Effect.fn("SmtpListener.make")(function* (
   const server = new SMTPServer(serverOptions)
   server.on("error", (error) => log(Effect.logDebug(`smtp: connection error: ${error.message}`)))
 
-  const port = yield* Effect.acquireRelease(
-    Effect.async<number, SmtpListenerError>((resume) => {
+  const bound = yield* Effect.acquireRelease(
+    Effect.async<{ readonly host: string; readonly port: number }, SmtpListenerError>((resume) => {
       const onError = (cause: NodeJS.ErrnoException) =>
         resume(
           Effect.fail(
@@ -331,24 +331,47 @@ export const make = Effect.fn("SmtpListener.make")(function* (
             })
           )
         )
-      server.server.once("error", onError)
-      server.listen(config.port, config.host, () => {
+      const onListening = () => {
         server.server.off("error", onError)
-        const bound = server.server.address()
-        resume(Effect.succeed(typeof bound === "object" && bound !== null ? bound.port : config.port))
-      })
+        const address = server.server.address()
+        resume(
+          Effect.succeed(
+            typeof address === "object" && address !== null
+              ? { host: address.address, port: address.port }
+              : { host: config.host, port: config.port }
+          )
+        )
+      }
+      server.server.once("error", onError)
+      if (!config.socketActivation) return void server.listen(config.port, config.host, onListening)
+      // sd_listen_fds(3): the passed sockets start at fd 3; LISTEN_PID, when set, names the process they are for
+      const passed = Number(process.env["LISTEN_FDS"] ?? 0)
+      const forPid = process.env["LISTEN_PID"]
+      if (passed < 1 || (forPid !== undefined && Number(forPid) !== process.pid)) {
+        server.server.off("error", onError)
+        return resume(
+          Effect.fail(
+            new SmtpListenerError({
+              reason: "Listen",
+              message: "smtp.socketActivation is on, but no socket was passed (LISTEN_FDS is not set for this process)"
+            })
+          )
+        )
+      }
+      server.listen({ fd: 3 }, onListening)
     }),
     () =>
       Effect.async<void>((resume) => {
         server.close(() => resume(Effect.void))
       })
   )
-  yield* Effect.logInfo(`smtp: listening on ${config.host}:${port} for ${config.domains.join(", ")}`).pipe(
+  const where = `${bound.host}:${bound.port}${config.socketActivation ? " (the socket systemd passed)" : ""}`
+  yield* Effect.logInfo(`smtp: listening on ${where} for ${config.domains.join(", ")}`).pipe(
     Effect.annotateLogs({ spool: spool.dir, starttls: certificate !== undefined, rejectBadVerp: config.rejectBadVerp })
   )
 
   return SmtpListener.of({
-    address: { host: config.host, port },
+    address: bound,
     spoolDir: spool.dir,
     stats: Effect.sync(() => ({ ...stats })),
     health: spool.health,

@@ -2,6 +2,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Chunk from "effect/Chunk"
@@ -538,6 +539,56 @@ describe("SmtpListener", () => {
           const report = classifyBytes(read(spool, names[0]!), { verifier: makeTokenVerifier([key]) })
           assert.strictEqual(report.records[0]?.recipient, "gone@example.net")
           assert.isTrue(report.records[0]?.correlation.verified)
+        })
+      ),
+    60_000
+  )
+
+  it.live(
+    "with socketActivation, serves the socket passed as fd 3 (systemd's LISTEN_FDS), and fails clearly without one",
+    () =>
+      live(
+        Effect.gen(function* () {
+          const spool = yield* tempDir("rebound-spool-")
+          const socket = net.createServer()
+          yield* promise(() => new Promise<void>((resolve) => socket.listen(0, "127.0.0.1", resolve)))
+          const port = (socket.address() as net.AddressInfo).port
+          // what systemd does for a .socket unit: the bound socket becomes fd 3 of the service
+          const fd = (socket as unknown as { readonly _handle: { readonly fd: number } })._handle.fd
+          const config = {
+            socketActivation: true,
+            domains: ["bounce.test"],
+            spoolDir: spool,
+            limits: { minFreeSpace: 0 }
+          }
+          const child = spawn(
+            process.execPath,
+            ["--import", "tsx", path.join(import.meta.dirname, "listener-process.ts"), JSON.stringify(config)],
+            { stdio: ["ignore", "pipe", "pipe", fd], env: { ...process.env, LISTEN_FDS: "1" } }
+          )
+          yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+          socket.close()
+          const announced = yield* promise(
+            () =>
+              new Promise<number>((resolve, reject) => {
+                let out = ""
+                child.stdout!.on("data", (chunk) => {
+                  out += chunk
+                  const found = /LISTENING (\d+)/.exec(out)
+                  if (found) resolve(Number(found[1]))
+                })
+                child.once("exit", (code) => reject(new Error(`listener exited with ${code}`)))
+              })
+          )
+          assert.strictEqual(announced, port)
+          const result = yield* promise(() =>
+            sendMail(port, { from: "", to: [verp], data: "Subject: fd\r\n\r\nx\r\n" })
+          )
+          assert.strictEqual(result.data?.code, 250)
+          assert.strictEqual(files(spool, "new").length, 1)
+
+          const without = yield* Effect.exit(listen({ socketActivation: true }))
+          assert.include(String(without), "socketActivation is on, but no socket was passed")
         })
       ),
     60_000
