@@ -264,6 +264,41 @@ describe("SmtpListener", () => {
     )
   )
 
+  it.live("reloadCertificate puts a renewed certificate in use for new sessions", () =>
+    live(
+      Effect.gen(function* () {
+        const first = makeCertificate("first.bounce.test")
+        const renewed = makeCertificate("renewed.bounce.test")
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            for (const dir of [first.dir, renewed.dir]) fs.rmSync(dir, { recursive: true, force: true })
+          })
+        )
+        const current = path.join(first.dir, "live")
+        fs.mkdirSync(current)
+        const tls = { certFile: path.join(current, "cert.pem"), keyFile: path.join(current, "key.pem") }
+        fs.copyFileSync(first.certFile, tls.certFile)
+        fs.copyFileSync(first.keyFile, tls.keyFile)
+        const { listener, port } = yield* listen({ tls })
+        const subject = (ca: Buffer) =>
+          promise(async () => {
+            const { client } = await SmtpTestClient.connect(port)
+            await client.command("EHLO client.test")
+            await client.starttls({ ca, servername: "localhost" })
+            const name = client.tlsSocket?.getPeerCertificate().subject.CN
+            await client.quit()
+            return name
+          })
+        assert.strictEqual(yield* subject(first.cert), "first.bounce.test")
+        fs.copyFileSync(renewed.certFile, tls.certFile)
+        fs.copyFileSync(renewed.keyFile, tls.keyFile)
+        assert.strictEqual(yield* subject(first.cert), "first.bounce.test")
+        yield* listener.reloadCertificate
+        assert.strictEqual(yield* subject(renewed.cert), "renewed.bounce.test")
+      })
+    )
+  )
+
   it.live("without a certificate, STARTTLS is neither offered nor accepted, and AUTH never", () =>
     live(
       Effect.gen(function* () {
