@@ -232,7 +232,8 @@ export const reportCommand = Command.make(
         const now = yield* Clock.currentTimeMillis
         const range = yield* timeRange(options.since, options.until, now, "7d")
         const from = range.from ?? now
-        const to = range.to ?? now
+        // without --until the period includes this very millisecond
+        const to = range.to ?? now + 1
         yield* withStore(
           config,
           Effect.gen(function* () {
