@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import type * as tls from "node:tls"
+import * as Cause from "effect/Cause"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -15,7 +16,7 @@ import * as Stream from "effect/Stream"
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from "smtp-server"
 import type { SigningKey } from "../../domain/codec.js"
 import { config as readConfig, type SmtpListenerConfig } from "./config.js"
-import { ClientRates } from "./rate.js"
+import { ClientRates, clientKey } from "./rate.js"
 import { checkRecipient, normalizeDomain, type RecipientPolicy } from "./recipients.js"
 import { makeSpool, type SpooledMail, type SpoolError, type SpoolHealth } from "./spool.js"
 import { traceHeaders } from "./trace.js"
@@ -172,7 +173,7 @@ export const make = Effect.fn("SmtpListener.make")(function* (
       : reply(451, "4.3.0 Local error in processing, try again later")
 
   const onConnect: SMTPServerOptions["onConnect"] = (session, callback) => {
-    const client = session.remoteAddress
+    const client = clientKey(session.remoteAddress)
     const open = openByClient.get(client) ?? 0
     if (open >= config.limits.maxConnectionsPerClient) {
       stats.refusedConnections++
@@ -190,13 +191,14 @@ export const make = Effect.fn("SmtpListener.make")(function* (
 
   const onClose: SMTPServerOptions["onClose"] = (session) => {
     if (!counted.delete(session.id)) return
-    const open = (openByClient.get(session.remoteAddress) ?? 1) - 1
-    if (open <= 0) openByClient.delete(session.remoteAddress)
-    else openByClient.set(session.remoteAddress, open)
+    const client = clientKey(session.remoteAddress)
+    const open = (openByClient.get(client) ?? 1) - 1
+    if (open <= 0) openByClient.delete(client)
+    else openByClient.set(client, open)
   }
 
   const onMailFrom: SMTPServerOptions["onMailFrom"] = (address, session, callback) => {
-    if (!messageRates.take(session.remoteAddress, clock.unsafeCurrentTimeMillis())) {
+    if (!messageRates.take(clientKey(session.remoteAddress), clock.unsafeCurrentTimeMillis())) {
       stats.rateLimited++
       return callback(reply(450, `4.7.1 Too much mail from ${session.remoteAddress}, try again later`))
     }
@@ -272,6 +274,9 @@ export const make = Effect.fn("SmtpListener.make")(function* (
           )
         )
         return callback(null, `2.0.0 Ok: queued as ${id}`)
+      }
+      if (Cause.isInterruptedOnly(exit.cause)) {
+        return callback(reply(421, "4.3.2 Shutting down, try again later"))
       }
       const error: SpoolError | undefined = exit.cause._tag === "Fail" ? exit.cause.error : undefined
       switch (error?.reason) {

@@ -64,3 +64,29 @@ export class ClientRates {
     }
   }
 }
+
+const expandIpv6 = (address: string): Array<string> | undefined => {
+  const [head, tail, ...rest] = address.split("::")
+  if (rest.length > 0) return undefined
+  const left = head === "" || head === undefined ? [] : head.split(":")
+  const right = tail === undefined ? [] : tail === "" ? [] : tail.split(":")
+  const missing = 8 - left.length - right.length
+  if (tail === undefined ? missing !== 0 : missing < 1) return undefined
+  return [...left, ...Array.from({ length: tail === undefined ? 0 : missing }, () => "0"), ...right]
+}
+
+/**
+ * Whom a connection counts against: the IPv4 address, or the /64 of an IPv6 address (one subscriber line or host
+ * usually holds a whole /64, so limiting single IPv6 addresses limits nothing).
+ */
+export const clientKey = (address: string): string => {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
+  if (mapped !== null) return mapped[1]!
+  if (!address.includes(":")) return address
+  const groups = expandIpv6(address.replace(/%.*$/, ""))
+  if (groups === undefined) return address.toLowerCase()
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.toLowerCase().replace(/^0+(?=.)/, ""))
+    .join(":")}::/64`
+}

@@ -288,6 +288,11 @@ export const makeSpool = Effect.fn("SmtpSpool.make")(function* (options: SpoolOp
         },
         catch: (cause) => cause
       }).pipe(
+        Effect.onInterrupt(() =>
+          Effect.promise(async () => {
+            for (const file of temporary) await fsp.unlink(file).catch(() => undefined)
+          })
+        ),
         Effect.tapError(() =>
           Effect.promise(async () => {
             for (const file of temporary) await fsp.unlink(file).catch(() => undefined)

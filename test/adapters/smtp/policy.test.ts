@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { FastCheck } from "effect"
 import * as Redacted from "effect/Redacted"
 import { checkRecipient, type RecipientPolicy } from "../../../src/adapters/smtp/recipients.js"
-import { ClientRates, take } from "../../../src/adapters/smtp/rate.js"
+import { ClientRates, clientKey, take } from "../../../src/adapters/smtp/rate.js"
 import { headerSafe, rfc5322Date, type TraceSession, traceHeaders } from "../../../src/adapters/smtp/trace.js"
 import { encodeVerp, type SigningKey } from "../../../src/domain/codec.js"
 
@@ -99,6 +99,29 @@ describe("rate limits", () => {
       assert.isAtMost(allowed, limit.capacity + Math.floor((now * limit.capacity) / limit.windowMillis))
     }
   )
+
+  const group = FastCheck.integer({ min: 0, max: 0xffff }).map((n) => n.toString(16))
+  const compressed = (groups: ReadonlyArray<string>) => new URL(`http://[${groups.join(":")}]/`).hostname.slice(1, -1)
+
+  it.prop(
+    "counts IPv6 clients by their /64, however the address is written, and IPv4 clients by their address",
+    [FastCheck.array(group, { minLength: 8, maxLength: 8 }), FastCheck.array(group, { minLength: 4, maxLength: 4 })],
+    ([groups, otherHost]) => {
+      const key = clientKey(groups.join(":"))
+      assert.strictEqual(clientKey(compressed(groups)), key)
+      assert.strictEqual(clientKey(groups.map((g) => g.toUpperCase().padStart(4, "0")).join(":")), key)
+      assert.strictEqual(clientKey([...groups.slice(0, 4), ...otherHost].join(":")), key)
+      assert.match(key, /^([0-9a-f]{1,4}:){4}:\/64$/)
+    }
+  )
+
+  it("maps IPv4-mapped addresses to IPv4", () => {
+    assert.strictEqual(clientKey("::ffff:192.0.2.1"), "192.0.2.1")
+    assert.strictEqual(clientKey("192.0.2.1"), "192.0.2.1")
+    assert.strictEqual(clientKey("2001:db8::1"), "2001:db8:0:0::/64")
+    assert.strictEqual(clientKey("::1"), "0:0:0:0::/64")
+    assert.notStrictEqual(clientKey("2001:db8:0:1::1"), clientKey("2001:db8:0:2::1"))
+  })
 
   it("forgets full buckets when the table grows", () => {
     const rates = new ClientRates(limit, 100)
