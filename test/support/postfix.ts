@@ -28,16 +28,16 @@ export const postfixAvailable = postfixBinary !== undefined && fs.existsSync(`${
 
 export const postfixInstall = "apt-get install -y --no-install-recommends postfix (as root; the tests start it as root)"
 
-/** Where Postfix sends mail for a domain: an SMTP server on loopback. */
-export interface Route {
-  readonly host: string
-  readonly port: number
-}
+/** Where Postfix sends mail for a domain: an SMTP server on loopback, or any transport(5) value. */
+export type Route =
+  | { readonly host: string; readonly port: number }
+  /** e.g. "lmtp:unix:/run/dovecot/lmtp", or "virtual:" with virtual_mailbox_* lines in mainCf */
+  | { readonly transport: string }
 
 export interface PostfixOptions {
   /** the domain Postfix is the final destination of; mail to its unknown users bounces (default local.rebound.test) */
   readonly localDomain?: string
-  /** domain -> SMTP server (transport_maps); every other domain is undeliverable */
+  /** domain -> where its mail goes (transport_maps); every other domain is undeliverable */
   readonly routes: Readonly<Record<string, Route>>
   /** let the Postfix SMTP client use STARTTLS when offered (smtp_tls_security_level = may); default true */
   readonly opportunisticTls?: boolean
@@ -70,7 +70,9 @@ export const freePort = (): Promise<number> =>
 
 const mainCf = (dir: string, options: Required<Omit<PostfixOptions, "mainCf">>, extra: ReadonlyArray<string>) => {
   const transport = Object.entries(options.routes)
-    .map(([domain, route]) => `${domain}=smtp:[${route.host}]:${route.port}`)
+    .map(
+      ([domain, route]) => `${domain}=${"transport" in route ? route.transport : `smtp:[${route.host}]:${route.port}`}`
+    )
     .join(", ")
   return `# throw-away configuration of the rebound test suite
 compatibility_level = 3.6
@@ -135,6 +137,9 @@ const masterCf = (port: number) => {
     "retry unix - - n - - error",
     "discard unix - - n - - discard",
     "local unix - n n - - local",
+    "virtual unix - n n - - virtual",
+    "lmtp unix - - n - - lmtp",
+    "virtual unix - n n - - virtual",
     "anvil unix - - n - 1 anvil",
     "scache unix - - n - 1 scache",
     "postlog unix-dgram n - n - 1 postlogd"
