@@ -286,7 +286,9 @@ export const make = (settings: ProcessorSettings) =>
           yield* crashpoints.reached("before-commit", name)
           yield* mailbox.commit
           yield* Ref.set(marked, 0)
-          const limited = fresh.length > todo.length || timedOut
+          // a mailbox lists at most maxMailsPerSession entries (app.ts passes the cap to it): a full listing may
+          // hide more mails behind it
+          const limited = entries.length >= account.maxMailsPerSession || fresh.length > todo.length || timedOut
           yield* status.update(name, (current) => ({
             ...current,
             mailsWaiting: fresh.length - done + result.left
