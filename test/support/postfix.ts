@@ -137,7 +137,6 @@ const masterCf = (port: number) => {
     "retry unix - - n - - error",
     "discard unix - - n - - discard",
     "local unix - n n - - local",
-    "virtual unix - n n - - virtual",
     "lmtp unix - - n - - lmtp",
     "virtual unix - n n - - virtual",
     "anvil unix - - n - 1 anvil",
