@@ -166,6 +166,7 @@ export const make = Effect.fn("SmtpListener.make")(function* (
   const messageRates = new ClientRates({ capacity: config.limits.messagesPerClientPerMinute, windowMillis: 60_000 })
   const openByClient = new Map<string, number>()
   const counted = new Set<string>()
+  let spoolWasHealthy = true
 
   const unhealthyReply = (health: Extract<SpoolHealth, { healthy: false }>) =>
     health.reason === "Full"
@@ -209,9 +210,17 @@ export const make = Effect.fn("SmtpListener.make")(function* (
         exit._tag === "Success"
           ? exit.value
           : { healthy: false, reason: "Unwritable", message: `the spool probe failed: ${String(exit.cause)}` }
+      // one line when the spool turns unhealthy and one when it recovers, not one per refused mail
+      if (health.healthy !== spoolWasHealthy) {
+        spoolWasHealthy = health.healthy
+        log(
+          health.healthy
+            ? Effect.logInfo("smtp: the spool is writable again, taking mail")
+            : Effect.logWarning(`smtp: the spool is unhealthy, mail gets 4xx: ${health.message}`)
+        )
+      }
       if (health.healthy) return callback()
       stats.deferred++
-      log(Effect.logWarning(`smtp: spool unhealthy, deferring mail: ${health.message}`))
       callback(unhealthyReply(health))
     })
   }
