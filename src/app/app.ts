@@ -38,10 +38,7 @@ export const storeLayer = (config: AppConfig) => {
 }
 
 /** Where the spool of rebound's SMTP listener is, for "smtp" accounts. */
-export const smtpSpool = (config: AppConfig): string => {
-  const smtp = config.smtp as { readonly spool?: unknown } | undefined
-  return typeof smtp?.spool === "string" ? smtp.spool : "./data/spool"
-}
+export const smtpSpool = (config: AppConfig): string => config.smtp?.spoolDir ?? "./data/spool"
 
 /** The mailbox of one account, as a layer. */
 export const mailboxLayer = (account: Account, config: AppConfig) => {

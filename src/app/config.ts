@@ -2,6 +2,7 @@ import { FileSystem } from "@effect/platform"
 import { Config, Data, Duration, Effect, Either, Option, ParseResult, Redacted, Schema, SchemaAST } from "effect"
 import { MailboxLimits } from "../adapters/mailbox/limits.js"
 import { Pop3Auth, TlsMode } from "../adapters/mailbox/pop3-options.js"
+import { SmtpListenerConfig } from "../adapters/smtp/config.js"
 import { LocalPartCase } from "../domain/address.js"
 import { SigningKey } from "../domain/codec.js"
 import { QuarantinePolicy } from "../domain/quarantine.js"
@@ -168,7 +169,11 @@ export const AppConfig = Schema.Struct({
   signing: withDefault(SigningConfig, () => Schema.decodeUnknownSync(SigningConfig)({}), "signing keys"),
   log: withDefault(LogConfig, () => Schema.decodeUnknownSync(LogConfig)({}), "logging"),
   http: Schema.optional(Schema.Unknown.annotations({ description: "the HTTP API and dashboard (docs/http-api.md)" })),
-  smtp: Schema.optional(Schema.Unknown.annotations({ description: "the SMTP listener (docs/smtp.md)" }))
+  smtp: Schema.optional(
+    SmtpListenerConfig.annotations({
+      description: "rebound's own SMTP listener for the bounce domains (docs/smtp.md); read by accounts of type smtp"
+    })
+  )
 })
 export type AppConfig = typeof AppConfig.Type
 export type AppConfigInput = typeof AppConfig.Encoded

@@ -1,5 +1,6 @@
 import { Args, Command, Options } from "@effect/cli"
-import { Duration, Effect, Option } from "effect"
+import { Context, Duration, Effect, Layer, Option } from "effect"
+import { layer as smtpListenerLayer, SmtpListener } from "../../adapters/smtp/listener.js"
 import { MailboxError } from "../../adapters/mailbox/mailbox.js"
 import { Store } from "../../adapters/store/store.js"
 import { accountHandles, coreLayer } from "../app.js"
@@ -20,6 +21,16 @@ export const trustNotice = (config: AppConfig): string =>
 export const daemon = (config: AppConfig) =>
   Effect.gen(function* () {
     yield* Effect.logInfo(trustNotice(config))
+    if (config.smtp !== undefined) {
+      const listener = yield* Layer.build(smtpListenerLayer(config.smtp, { keys: config.signing.keys }))
+      const { address, spoolDir } = Context.get(listener, SmtpListener)
+      yield* Effect.logInfo(
+        `SMTP listener on ${address.host}:${address.port} for ${config.smtp.domains.join(", ")}, spool ${spoolDir}`
+      )
+      if (!config.accounts.some((account) => account.type === "smtp")) {
+        yield* Effect.logWarning('the SMTP listener spools mail, but no account of type "smtp" reads the spool')
+      }
+    }
     const handles = yield* accountHandles(config)
     const processor = yield* Processor
     const store = yield* Store

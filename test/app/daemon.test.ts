@@ -1,0 +1,103 @@
+import { assert, describe, it } from "@effect/vitest"
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import nodemailer from "nodemailer"
+import { postfixDsn, qmailBounce } from "../support/mails.js"
+import Database from "better-sqlite3"
+
+const bin = path.resolve(__dirname, "../../bin/rebound.js")
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = net.createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+    server.on("error", reject)
+  })
+
+const waitFor = async (what: string, check: () => boolean, seconds = 60) => {
+  const until = Date.now() + seconds * 1000
+  while (Date.now() < until) {
+    if (check()) return
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+const exited = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+
+describe("rebound run", () => {
+  it("serves a Maildir account and the SMTP listener together, and exits 0 on SIGTERM", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rebound-run-"))
+    const port = await freePort()
+    fs.writeFileSync(
+      path.join(dir, "rebound.config.json"),
+      JSON.stringify({
+        store: { type: "sqlite", path: "./data/rebound.db" },
+        accounts: [
+          { type: "maildir", name: "inbox", path: "./inbox", pollSeconds: 1 },
+          { type: "smtp", name: "listener", pollSeconds: 1 }
+        ],
+        smtp: { host: "127.0.0.1", port, domains: ["bounce.example.com"], spoolDir: "./data/spool" },
+        log: { format: "json" }
+      })
+    )
+    const child = spawn(process.execPath, [bin, "run"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] })
+    let logs = ""
+    child.stderr!.on("data", (chunk: Buffer) => (logs += chunk.toString()))
+    const exit = exited(child)
+    try {
+      await waitFor("the listener", () => logs.includes("SMTP listener on"), 90)
+      fs.mkdirSync(path.join(dir, "inbox", "new"), { recursive: true })
+      fs.writeFileSync(
+        path.join(dir, "inbox", "new", "1.eml"),
+        qmailBounce("maildir-user@receiver.example", "Remote host said: 550 5.1.1 unknown user")
+      )
+      const transport = nodemailer.createTransport({ host: "127.0.0.1", port, secure: false, ignoreTLS: true })
+      await transport.sendMail({
+        envelope: { from: "", to: ["bounce@bounce.example.com"] },
+        raw: postfixDsn({
+          recipients: [{ address: "smtp-user@receiver.example", status: "5.1.1", diagnostic: "550 5.1.1 unknown" }]
+        })
+      })
+      const refused = await transport
+        .sendMail({
+          envelope: { from: "a@b.example", to: ["someone@elsewhere.example"] },
+          raw: "Subject: x\r\n\r\nx\r\n"
+        })
+        .then(
+          () => null,
+          (error: { responseCode?: number }) => error.responseCode
+        )
+      assert.strictEqual(refused, 550)
+      transport.close()
+      const quarantined = () => {
+        if (!fs.existsSync(path.join(dir, "data", "rebound.db"))) return []
+        const db = new Database(path.join(dir, "data", "rebound.db"), { readonly: true })
+        try {
+          return db
+            .prepare("SELECT address FROM address_states WHERE status = 'quarantined' ORDER BY address")
+            .all()
+            .map((row) => (row as { address: string }).address)
+        } catch {
+          return []
+        } finally {
+          db.close()
+        }
+      }
+      await waitFor("both bounces applied", () => quarantined().length === 2)
+      assert.deepStrictEqual(quarantined(), ["maildir-user@receiver.example", "smtp-user@receiver.example"])
+      assert.deepStrictEqual(fs.readdirSync(path.join(dir, "inbox", "new")), [])
+      assert.deepStrictEqual(fs.readdirSync(path.join(dir, "data", "spool", "new")), [])
+    } finally {
+      child.kill("SIGTERM")
+    }
+    assert.strictEqual(await exit, 0, logs)
+  }, 180_000)
+})
