@@ -54,42 +54,45 @@ const toRow = (event: StoredBounceEvent) => ({
   sent_message_id: event.sentMessageId,
   counted_against: event.countedAgainst,
   suspect: flag(event.suspect),
-  details: JSON.stringify(
-    withoutNulls({
-      mailKind: event.mailKind,
-      dialect: event.dialect,
-      reportMessageId: event.reportMessageId,
-      reportFrom: event.reportFrom,
-      reportSubject: event.reportSubject,
-      reportDate: event.reportDate,
-      recipient: event.recipient,
-      originalRecipient: event.originalRecipient,
-      action: event.action,
-      replyCode: event.replyCode,
-      diagnostic: event.diagnostic,
-      diagnosticType: event.diagnosticType,
-      remoteMta: event.remoteMta,
-      reportingMta: event.reportingMta,
-      lastAttemptDate: event.lastAttemptDate,
-      willRetryUntil: event.willRetryUntil,
-      campaignReason: event.campaignReason,
-      feedbackType: event.feedbackType,
-      originalMessageId: event.originalMessageId,
-      originalEnvelopeId: event.originalEnvelopeId,
-      correlationMethod: event.correlationMethod,
-      correlationVerified: event.correlationVerified,
-      correlationValue: event.correlationValue,
-      correlationInstance: event.correlationInstance,
-      correlationRecipientId: event.correlationRecipientId
-    })
-  )
+  details: detailsOf(event)
 })
 
-/** Drops null fields, which are most of them: absent from `details` reads back as null. */
-const withoutNulls = (fields: Record<string, unknown>) => {
+const detailFields = [
+  "mailKind",
+  "dialect",
+  "reportMessageId",
+  "reportFrom",
+  "reportSubject",
+  "reportDate",
+  "recipient",
+  "originalRecipient",
+  "action",
+  "replyCode",
+  "diagnostic",
+  "diagnosticType",
+  "remoteMta",
+  "reportingMta",
+  "lastAttemptDate",
+  "willRetryUntil",
+  "campaignReason",
+  "feedbackType",
+  "originalMessageId",
+  "originalEnvelopeId",
+  "correlationMethod",
+  "correlationVerified",
+  "correlationValue",
+  "correlationInstance",
+  "correlationRecipientId"
+] as const
+
+/** The fields that are not columns, as JSON; null fields (most of them) are left out and read back as null. */
+const detailsOf = (event: StoredBounceEvent): string => {
   const kept: Record<string, unknown> = {}
-  for (const key in fields) if (fields[key] !== null) kept[key] = fields[key]
-  return kept
+  for (const field of detailFields) {
+    const value = event[field]
+    if (value !== null) kept[field] = value
+  }
+  return JSON.stringify(kept)
 }
 
 const columnCount = 18

@@ -319,7 +319,15 @@ export const make = (options: Partial<StoreSettings> = {}) =>
           })
           const recent = yield* sentMessages.latestForRecipients(guessFor, now - settings.recentRecipientDays * DAY)
 
+          const resolved = new Map<Item, ResolvedCorrelation>()
           const resolve = (item: Item): ResolvedCorrelation => {
+            const known = resolved.get(item)
+            if (known !== undefined) return known
+            const correlation = resolveCorrelation(item)
+            resolved.set(item, correlation)
+            return correlation
+          }
+          const resolveCorrelation = (item: Item): ResolvedCorrelation => {
             const correlation = item.record.correlation
             const id = messageIdOf(item)
             const registered = id === null ? undefined : sentById.get(id)
