@@ -1,6 +1,9 @@
-import type * as Layer from "effect/Layer"
-import { layer as sqliteLayer } from "./sqlite.js"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { storeSettingsConfig } from "./config.js"
 import type { StoreError } from "./errors.js"
+import { layer as sqliteLayer } from "./sqlite.js"
 import type { StoreServices, StoreSettings } from "./store.js"
 
 /**
@@ -9,3 +12,8 @@ import type { StoreServices, StoreSettings } from "./store.js"
  */
 export const layer = (settings: Partial<StoreSettings> = {}): Layer.Layer<StoreServices, StoreError> =>
   sqliteLayer({ filename: ":memory:", settings })
+
+/** The memory store with the settings from config (STORE_*, QUARANTINE_*). */
+export const layerConfig: Layer.Layer<StoreServices, StoreError | ConfigError.ConfigError> = Layer.unwrapEffect(
+  Effect.map(storeSettingsConfig, (settings) => layer(settings))
+)
