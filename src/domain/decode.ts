@@ -146,6 +146,7 @@ const explanationFor = (body: string) => {
       const lines = errorSection(body).split("\n")
       const mentions = new Map<string, Array<number>>()
       lines.forEach((line, at) => {
+        if (!line.includes("@")) return
         for (const address of findAddresses(line)) {
           const key = address.toLowerCase()
           const found = mentions.get(key)

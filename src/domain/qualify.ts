@@ -192,8 +192,12 @@ const factsOf = (input: QualifyInput): Facts => {
 // Compiling rules into predicates, once. The built-in rules hold some 1,500 literal strings: an Aho-Corasick
 // automaton finds all of them in one pass over a diagnostic, so that a rule's text test is a few set lookups.
 
-/** Where each literal occurs in one diagnostic: literal id to start offsets, in increasing order. */
-type Occurrences = ReadonlyMap<number, ReadonlyArray<number>>
+/** Where the literals occur in one diagnostic. */
+interface Occurrences {
+  has(id: number): boolean
+  /** the first start of literal `id` at or after `from`, or -1 */
+  startFrom(id: number, from: number): number
+}
 
 class LiteralIndex {
   private readonly ids = new Map<string, number>()
@@ -201,6 +205,8 @@ class LiteralIndex {
   private readonly next: Array<Map<number, number>> = [new Map()]
   private readonly fail: Array<number> = [0]
   private readonly output: Array<Array<number>> = [[]]
+  /** the root's transitions by character code, 0 for none: most characters of a text start no literal */
+  private root = new Int32Array(0)
   private built = false
 
   /** The id of a literal (lower case), registering it before `build`. */
@@ -246,24 +252,55 @@ class LiteralIndex {
         queue.push(child)
       }
     }
+    this.root = new Int32Array(65536)
+    for (const [c, child] of this.next[0]!) this.root[c] = child
     this.built = true
   }
 
   scan(text: string): Occurrences {
-    const found = new Map<number, Array<number>>()
+    const present = new Uint8Array(this.lengths.length)
+    const hitIds: Array<number> = []
+    const hitStarts: Array<number> = []
+    const next = this.next
+    const fail = this.fail
+    const output = this.output
+    const lengths = this.lengths
+    const root = this.root
     let node = 0
     for (let i = 0; i < text.length; i++) {
       const c = text.charCodeAt(i)
-      while (node !== 0 && !this.next[node]!.has(c)) node = this.fail[node]!
-      node = this.next[node]!.get(c) ?? 0
-      for (const id of this.output[node]!) {
-        const start = i - this.lengths[id]! + 1
-        const list = found.get(id)
-        if (list === undefined) found.set(id, [start])
-        else list.push(start)
+      if (node !== 0) {
+        let target = next[node]!.get(c)
+        while (target === undefined && node !== 0) {
+          node = fail[node]!
+          target = node === 0 ? undefined : next[node]!.get(c)
+        }
+        node = target ?? 0
+      }
+      if (node === 0) {
+        node = root[c]!
+        if (node === 0) continue
+      }
+      const ids = output[node]!
+      for (let k = 0; k < ids.length; k++) {
+        const id = ids[k]!
+        present[id] = 1
+        hitIds.push(id)
+        hitStarts.push(i - lengths[id]! + 1)
       }
     }
-    return found
+    return {
+      has: (id) => present[id] === 1,
+      startFrom: (id, from) => {
+        if (present[id] !== 1) return -1
+        let best = -1
+        for (let k = 0; k < hitIds.length; k++) {
+          const start = hitStarts[k]!
+          if (hitIds[k] === id && start >= from && (best < 0 || start < best)) best = start
+        }
+        return best
+      }
+    }
   }
 }
 
@@ -308,8 +345,8 @@ const compileText = (match: TextMatch, index?: LiteralIndex): TextTest => {
   const inOrder = (ids: ReadonlyArray<number>, found: Occurrences): boolean => {
     let at = 0
     for (const id of ids) {
-      const start = found.get(id)?.find((position) => position >= at)
-      if (start === undefined) return false
+      const start = found.startFrom(id, at)
+      if (start < 0) return false
       at = start + index.length(id)
     }
     return true

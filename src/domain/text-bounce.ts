@@ -234,6 +234,7 @@ const explanations = (lines: ReadonlyArray<string>, entries: ReadonlyArray<Recip
   })
   const mentionedOn = new Map<string, Array<number>>()
   lines.forEach((line, index) => {
+    if (!line.includes("@")) return
     for (const address of findAddresses(line)) {
       const key = address.toLowerCase()
       mentionedOn.set(key, [...(mentionedOn.get(key) ?? []), index])
