@@ -362,3 +362,51 @@ Hello
     )
   })
 })
+
+describe("dialects: Courier, Notes, Messaging Server", () => {
+  it("Courier: the last command of the quoted dialogue is the one that failed", () => {
+    const report = decode(
+      plainDsn({
+        subject: "NOTICE: mail delivery status.",
+        explanation: [
+          "                          UNDELIVERABLE MAIL",
+          "",
+          "Your message to the following recipients cannot be delivered:",
+          "",
+          "<kim@receiver.example>:",
+          "    mx.receiver.example [192.0.2.5]:",
+          ">>> RCPT TO:<kim@receiver.example>",
+          "<<< 550 Unknown user kim@receiver.example"
+        ].join("\n"),
+        groups: [
+          "Final-Recipient: rfc822; kim@receiver.example\nAction: failed\nStatus: 5.0.0\nDiagnostic-Code: smtp; 550 Unknown user kim@receiver.example"
+        ]
+      })
+    )
+    assert.strictEqual(report.dialect, "courier")
+    assert.strictEqual(report.records[0]!.reason, "userunknown")
+  })
+
+  it("Notes: the reason stands above the recipient's address", () => {
+    const report = decode(
+      crlf(`From: Postmaster <postmaster@notes.receiver.example>
+To: news@sender.example
+Subject: Undeliverable message
+Date: Thu, 01 Jan 2026 12:00:01 +0000
+Content-Type: text/plain; charset=us-ascii
+
+------- Failure Reasons  --------
+
+User not listed in public Name & Address Book
+kim@notes.receiver.example
+
+------- Returned Message --------
+
+Hello
+`)
+    )
+    assert.strictEqual(report.dialect, "notes")
+    assert.strictEqual(report.records[0]!.recipient, "kim@notes.receiver.example")
+    assert.strictEqual(report.records[0]!.reason, "userunknown")
+  })
+})

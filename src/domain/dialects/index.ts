@@ -4,11 +4,13 @@
  */
 import type { Extraction } from "../extraction.js"
 import type { BounceMail, Dialect } from "./dialect.js"
+import { courier } from "./courier.js"
 import { exchange2003, exchange2007 } from "./exchange.js"
 import { exim } from "./exim.js"
 import { ezweb } from "./ezweb.js"
 import { fml } from "./fml.js"
 import { imail } from "./imail.js"
+import { messagingServer, notes } from "./notes.js"
 import { postfix } from "./postfix.js"
 import { qmail } from "./qmail.js"
 import { sendmail } from "./sendmail.js"
@@ -28,7 +30,10 @@ export const dialects: ReadonlyArray<Dialect> = [
   sendmail,
   v5sendmail,
   postfix,
-  qmail
+  qmail,
+  courier,
+  messagingServer,
+  notes
 ]
 
 /** The dialect that wrote a bounce, if one recognises it. */
