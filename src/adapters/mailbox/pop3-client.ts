@@ -444,23 +444,34 @@ export const retrieveStream = (client: Pop3Client, number: number): Stream.Strea
   )
 
 /**
- * Sends DELE for every number, keeping up to `window` in flight (refilled at half), and checks every reply. A
- * refused DELE fails the whole call once the replies in flight are read.
+ * Sends DELE for every number, keeping up to `window` in flight, and checks every reply. After each wait it takes
+ * every reply already received, then tops the window up in one write. A refused DELE stops the sending and fails
+ * the call once the replies in flight are read.
  */
 export const deleteMessages = (client: Pop3Client, numbers: ReadonlyArray<number>, window: number) =>
   Effect.gen(function* () {
     const connection = client.connection
+    const what = "the reply to DELE"
     let sent = 0
+    let received = 0
     let failure: MailboxError | undefined
-    for (let received = 0; received < numbers.length; received++) {
-      if (failure === undefined && sent - received <= window / 2 && sent < numbers.length) {
-        const batch = numbers.slice(sent, Math.min(numbers.length, received + window))
+    const check = (status: StatusLine) => {
+      received++
+      if (status._tag !== "Ok") failure ??= replyError(connection, "DELE", status)
+    }
+    while (received < sent || (failure === undefined && sent < numbers.length)) {
+      if (failure === undefined && sent < numbers.length && sent - received < window) {
+        const batch = numbers.slice(sent, received + window)
         sent += batch.length
         yield* connection.write(batch.map((number) => encodeCommand("DELE", number)).join(""))
       }
-      if (received >= sent) break
-      const status = yield* connection.readStatus("the reply to DELE")
-      if (status._tag !== "Ok") failure ??= replyError(connection, "DELE", status)
+      check(yield* connection.readStatus(what))
+      while (received < sent) {
+        const status = connection.takeStatus(what)
+        if (status === undefined) break
+        if (status instanceof MailboxError) return yield* status
+        check(status)
+      }
     }
     if (failure !== undefined) return yield* failure
   })

@@ -334,7 +334,8 @@ export class Pop3Connection {
     )
   }
 
-  private takeStatus(what: string): StatusLine | undefined | MailboxError {
+  /** A complete buffered status line, without waiting: undefined when none is complete yet. */
+  takeStatus(what: string): StatusLine | undefined | MailboxError {
     const line = this.takeLine(what)
     if (line === undefined || line instanceof MailboxError) return line
     const status = parseStatusLine(line)

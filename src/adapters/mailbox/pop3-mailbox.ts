@@ -127,9 +127,10 @@ export const make = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsI
           let received = 0
           let outstanding = 0
           let current: MessageReply | undefined
-          // Keeps up to `window` RETR in flight, refilling in batches so each write carries several commands.
+          // Tops the window up to `window` RETR in flight. It runs once per pull, after the replies already received
+          // were taken: one write per network read, which also acknowledges the server's data at once (waiting for
+          // half the window to drain left the server's small writes behind Nagle and our delayed ACK, 40 ms each).
           const refill = (): MailboxError | undefined => {
-            if (outstanding > window / 2) return undefined
             let commands = ""
             while (sent < plan.length && outstanding < window) {
               const { number } = plan[sent++]!
@@ -155,8 +156,10 @@ export const make = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsI
           const pull: Effect.Effect<Chunk.Chunk<RetrieveResult>, Option.Option<MailboxError>> = Effect.suspend(() => {
             const results: Array<RetrieveResult> = []
             while (received < plan.length && results.length < 256) {
-              const failure = refill()
-              if (failure !== undefined) return Effect.fail(Option.some(failure))
+              if (outstanding === 0) {
+                const failure = refill()
+                if (failure !== undefined) return Effect.fail(Option.some(failure))
+              }
               const { entry, number } = plan[received]!
               if (typeof number !== "number") {
                 results.push({ _tag: "Skipped", entry, error: number })
@@ -178,6 +181,8 @@ export const make = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsI
                   : { _tag: "Skipped", entry, error: result.left }
               )
             }
+            const failure = refill()
+            if (failure !== undefined) return Effect.fail(Option.some(failure))
             if (results.length > 0) return Effect.succeed(Chunk.unsafeFromArray(results))
             if (received >= plan.length) return Effect.fail(Option.none())
             return Effect.zipRight(Effect.mapError(connection.waitForData("the reply to RETR"), Option.some), pull)
