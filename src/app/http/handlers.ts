@@ -32,6 +32,7 @@ import {
   ReboundApi,
   Unavailable
 } from "./api.js"
+import { batchNormalizer } from "./batch-normalize.js"
 import { type BounceRow, DAY, HOUR, ReadModel } from "./read-model.js"
 
 const { version } = createRequire(import.meta.url)("../../../package.json") as { version: string }
@@ -219,8 +220,9 @@ const addressesGroup = HttpApiBuilder.group(ReboundApi, "addresses", (handlers) 
         Effect.gen(function* () {
           const invalid: Array<{ address: string; message: string }> = []
           const inputsOf = new Map<NormalizedAddress, Array<string>>()
+          const normalize = batchNormalizer(store.settings.localPartCase)
           for (const raw of payload.addresses) {
-            const normalized = normalizeAddress(raw, store.settings.localPartCase)
+            const normalized = normalize(raw)
             if (Either.isLeft(normalized)) {
               invalid.push({ address: raw, message: normalized.left.message })
               continue
