@@ -3,6 +3,7 @@ import { Config, Data, Duration, Effect, Either, Option, ParseResult, Redacted, 
 import { MailboxLimits } from "../adapters/mailbox/limits.js"
 import { Pop3Auth, TlsMode } from "../adapters/mailbox/pop3-options.js"
 import { SmtpListenerConfig } from "../adapters/smtp/config.js"
+import { defaultHttpConfig, HttpConfig } from "./http/config.js"
 import { LocalPartCase } from "../domain/address.js"
 import { SigningKey } from "../domain/codec.js"
 import { QuarantinePolicy } from "../domain/quarantine.js"
@@ -168,7 +169,11 @@ export const AppConfig = Schema.Struct({
   rules: withDefault(Schema.Array(Rule), () => [], "qualification rules that run before the built-in ones"),
   signing: withDefault(SigningConfig, () => Schema.decodeUnknownSync(SigningConfig)({}), "signing keys"),
   log: withDefault(LogConfig, () => Schema.decodeUnknownSync(LogConfig)({}), "logging"),
-  http: Schema.optional(Schema.Unknown.annotations({ description: "the HTTP API and dashboard (docs/http-api.md)" })),
+  http: withDefault(
+    Schema.NullOr(HttpConfig),
+    () => defaultHttpConfig,
+    "the HTTP API and dashboard (docs/http-api.md), on 127.0.0.1:8025 by default; null turns it off"
+  ),
   smtp: Schema.optional(
     SmtpListenerConfig.annotations({
       description: "rebound's own SMTP listener for the bounce domains (docs/smtp.md); read by accounts of type smtp"

@@ -1,6 +1,6 @@
-import { Command } from "@effect/cli"
+import { Command, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Effect } from "effect"
+import { Effect, Logger } from "effect"
 import { createRequire } from "node:module"
 import { rebound } from "./cli.js"
 
@@ -8,4 +8,11 @@ const { version } = createRequire(import.meta.url)("../../package.json") as { ve
 
 const cli = Command.run(rebound, { name: "rebound", version })
 
-cli(process.argv).pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain({ disablePrettyLogger: true }))
+cli(process.argv).pipe(
+  // @effect/cli has already printed what is wrong with the command line
+  Effect.catchIf(ValidationError.isValidationError, () => Effect.sync(() => void (process.exitCode = 1))),
+  Effect.provide(NodeContext.layer),
+  // until a command installs the configured logger: logs and errors go to stderr, never into command output
+  Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))),
+  NodeRuntime.runMain({ disablePrettyLogger: true })
+)

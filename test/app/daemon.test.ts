@@ -45,6 +45,7 @@ describe("rebound run", () => {
           { type: "smtp", name: "listener", pollSeconds: 1 }
         ],
         smtp: { host: "127.0.0.1", port, domains: ["bounce.example.com"], spoolDir: "./data/spool" },
+        http: { host: "127.0.0.1", port: 0 },
         log: { format: "json" }
       })
     )
@@ -93,8 +94,20 @@ describe("rebound run", () => {
       }
       await waitFor("both bounces applied", () => quarantined().length === 2)
       assert.deepStrictEqual(quarantined(), ["maildir-user@receiver.example", "smtp-user@receiver.example"])
-      assert.deepStrictEqual(fs.readdirSync(path.join(dir, "inbox", "new")), [])
-      assert.deepStrictEqual(fs.readdirSync(path.join(dir, "data", "spool", "new")), [])
+      // the mailboxes are emptied when each session commits, just after the store transaction
+      await waitFor(
+        "both mailboxes emptied",
+        () =>
+          fs.readdirSync(path.join(dir, "inbox", "new")).length === 0 &&
+          fs.readdirSync(path.join(dir, "data", "spool", "new")).length === 0
+      )
+      const url = /HTTP API listening on (http:\/\/[0-9.]+:\d+)/.exec(logs)?.[1]
+      assert.isDefined(url, logs)
+      assert.strictEqual((await fetch(`${url}/health`)).status, 200)
+      const address = (await (await fetch(`${url}/v1/addresses/smtp-user%40receiver.example`)).json()) as {
+        status: string
+      }
+      assert.strictEqual(address.status, "quarantined")
     } finally {
       child.kill("SIGTERM")
     }

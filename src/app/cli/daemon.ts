@@ -1,6 +1,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Context, Duration, Effect, Layer, Option } from "effect"
 import { layer as smtpListenerLayer, SmtpListener } from "../../adapters/smtp/listener.js"
+import { layer as httpLayer } from "../http/server.js"
 import { MailboxError } from "../../adapters/mailbox/mailbox.js"
 import { Store } from "../../adapters/store/store.js"
 import { accountHandles, coreLayer } from "../app.js"
@@ -31,6 +32,7 @@ export const daemon = (config: AppConfig) =>
         yield* Effect.logWarning('the SMTP listener spools mail, but no account of type "smtp" reads the spool')
       }
     }
+    if (config.http !== null) yield* Layer.build(httpLayer(config.http))
     const handles = yield* accountHandles(config)
     const processor = yield* Processor
     const store = yield* Store
@@ -52,7 +54,7 @@ const run = Command.make("run", { config: configOption }, ({ config }) =>
   )
 ).pipe(
   Command.withDescription(
-    "Run the daemon: poll every configured account on its schedule and run the daily job, until SIGTERM/SIGINT (the mail in hand is finished and committed, then the process exits 0)."
+    "Run the daemon: poll every configured account on its schedule, serve the HTTP API and dashboard (127.0.0.1:8025 by default) and the SMTP listener when configured, run the daily job; until SIGTERM/SIGINT (the mail in hand is finished and committed, then the process exits 0)."
   )
 )
 
