@@ -84,6 +84,7 @@ const program = Effect.gen(function* () {
   const bodies = Array.from({ length: requests + 5 }, body)
   const timings: Array<number> = []
   let suppressed = 0
+  let cpu = process.cpuUsage()
   for (const [index, text] of bodies.entries()) {
     const start = performance.now()
     const answer = yield* Effect.promise(() =>
@@ -95,11 +96,14 @@ const program = Effect.gen(function* () {
     )
     const millis = performance.now() - start
     if (answer.checked !== perRequest) throw new Error(`unexpected answer: ${JSON.stringify(answer).slice(0, 200)}`)
+    if (index === 4) cpu = process.cpuUsage()
     if (index >= 5) {
       timings.push(millis)
       suppressed += answer.suppress.length
     }
   }
+  const used = process.cpuUsage(cpu)
+  const cpuPerRequest = (used.user + used.system) / 1000 / (bodies.length - 5)
   timings.sort((a, b) => a - b)
   const p50 = percentile(timings, 50)
   const load = os.loadavg().map((n) => n.toFixed(1))
@@ -109,6 +113,7 @@ const program = Effect.gen(function* () {
   console.log(
     `  p50 ${p50.toFixed(1)} ms, p95 ${percentile(timings, 95).toFixed(1)} ms, max ${timings[timings.length - 1]!.toFixed(1)} ms` +
       ` (${Math.round(suppressed / timings.length)} suppressed per answer); target p50 < 100 ms: ${p50 < 100 ? "met" : "MISSED"}` +
+      `\n  CPU time per request (server and client in this process): ${cpuPerRequest.toFixed(1)} ms` +
       `\n  load average ${load.join(" ")} on ${os.cpus().length} cores (other processes slow every figure)`
   )
 })
