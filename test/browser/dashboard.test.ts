@@ -123,6 +123,9 @@ describe.skipIf(skip)("dashboard in Debian's chromium", () => {
         yield* Effect.promise(() => page.fill("#action-why", "browser test: mailbox restored"))
         yield* Effect.promise(() => page.click("#action-submit"))
         yield* Effect.promise(() => page.waitForSelector("#address-status .badge.valid"))
+        const pages = process.env.REBOUND_SCREENSHOTS_DIR
+        if (pages !== undefined && pages !== "")
+          yield* Effect.promise(() => page.screenshot({ path: path.join(pages, "address.png"), fullPage: true }))
         const history = yield* Effect.promise(() => page.textContent("main"))
         assert.include(history, "browser test: mailbox restored")
         assert.include(history, "ops")
@@ -136,6 +139,8 @@ describe.skipIf(skip)("dashboard in Debian's chromium", () => {
           yield* Effect.promise(() => page.click(`nav a[data-page=${name}]`))
           yield* Effect.promise(() => page.waitForSelector(`main[data-ready=${name}]`))
           texts[name] = (yield* Effect.promise(() => page.textContent("main"))) ?? ""
+          if (pages !== undefined && pages !== "")
+            yield* Effect.promise(() => page.screenshot({ path: path.join(pages, `${name}.png`), fullPage: true }))
         }
         assert.include(texts.accounts, "bounces")
         assert.include(texts.alerts, "hard bounce rate")
