@@ -133,7 +133,8 @@ const report = (label: string, run: Drain) => {
   console.log(
     `  ${label.padEnd(30)} ${String(run.mails).padStart(6)} mails in ${run.seconds.toFixed(2).padStart(6)} s = ` +
       `${perSecond.toFixed(0).padStart(6)} mails/s, ${(run.bytes / 1024 / 1024 / run.seconds).toFixed(1).padStart(5)} MB/s` +
-      ` (commit ${run.commitSeconds.toFixed(2)} s; client CPU ${((run.clientCpu / run.seconds) * 100).toFixed(0)}%)`
+      ` (RETR alone ${(run.mails / (run.seconds - run.commitSeconds)).toFixed(0)} mails/s, DELE+QUIT ` +
+      `${run.commitSeconds.toFixed(2)} s; client CPU ${((run.clientCpu / run.seconds) * 100).toFixed(0)}%)`
   )
   const base = run.memory[0]!
   const samples = run.memory

@@ -172,13 +172,14 @@ export const startDovecot = async (users: ReadonlyArray<string>): Promise<Doveco
   const certificate = makeCertificate()
   fs.chmodSync(certificate.dir, 0o755)
   const who = accounts()
+  const asRoot = os.userInfo().uid === 0
   const password = (user: string) => `pw-${user}`
   fs.writeFileSync(path.join(dir, "passwd"), users.map((user) => `${user}:{PLAIN}${password(user)}::::::\n`).join(""))
   for (const user of users) {
     for (const sub of ["new", "cur", "tmp"]) fs.mkdirSync(path.join(dir, "mail", user, sub), { recursive: true })
     fs.mkdirSync(path.join(dir, "home", user), { recursive: true })
   }
-  if (os.userInfo().uid === 0) {
+  if (asRoot) {
     for (const top of ["mail", "home"]) execFileSync("chown", ["-R", `${who.uid}:${who.gid}`, path.join(dir, top)])
   }
   const cleanup = () => {
@@ -220,7 +221,7 @@ export const startDovecot = async (users: ReadonlyArray<string>): Promise<Doveco
           const name = `${Date.now()}.M${++counter}P${process.pid}.rebound`
           const tmp = path.join(dir, "mail", user, "tmp", name)
           fs.writeFileSync(tmp, mail)
-          if (os.userInfo().uid === 0) fs.chownSync(tmp, who.uid, who.gid)
+          if (asRoot) fs.chownSync(tmp, who.uid, who.gid)
           fs.renameSync(tmp, path.join(dir, "mail", user, "new", name))
           return name
         },
