@@ -24,9 +24,15 @@ export const layerClient = (
   filename: string
 ): Layer.Layer<SqlClient.SqlClient | SqliteClient.SqliteClient, StoreError> =>
   Layer.effectDiscard(
-    Effect.flatMap(SqlClient.SqlClient, (sql) => sql`PRAGMA busy_timeout = 10000`).pipe(
-      Effect.mapError(databaseError("configuring SQLite"))
-    )
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      Effect.all([
+        sql`PRAGMA busy_timeout = 10000`,
+        // a batch touches index pages all over the address, event and text indexes: keep them in memory (64 MB)
+        // rather than read them back from the file at each batch
+        sql`PRAGMA cache_size = -65536`,
+        sql`PRAGMA temp_store = MEMORY`
+      ])
+    ).pipe(Effect.mapError(databaseError("configuring SQLite")))
   ).pipe(
     // prepared statements live as long as the connection: the default 10-minute TTL runs on Effect's Clock, which a
     // TestClock (or any clock moved by hand) would make expire at every step
