@@ -141,6 +141,28 @@ const domainOf = (address: string | null | undefined): string => {
         .toLowerCase()
 }
 
+/** The service whose hosts match, memoised: a report on thousands of recipients names the same few domains. */
+const serviceMemo = (matches: (host: string, name: string) => boolean) => {
+  const memo = new Map<string, string>()
+  return (value: string): string => {
+    let found = memo.get(value)
+    if (found === undefined) {
+      found = ""
+      for (const service of services) {
+        if (service.hosts.some((host) => matches(host, value))) {
+          found = service.name
+          break
+        }
+      }
+      if (memo.size < memoLimit) memo.set(value, found)
+    }
+    return found
+  }
+}
+
+const serviceOfDomain = serviceMemo((host, domain) => host.endsWith(domain))
+const serviceOfHost = serviceMemo((suffix, host) => host.endsWith(suffix))
+
 /** The mail service of the remote side: by the recipient's domain, the remote MTA, then the reporting MTA. */
 export const findService = (
   recipient: string | null,
@@ -149,14 +171,18 @@ export const findService = (
 ): string => {
   const domain = domainOf(recipient)
   if (domain.includes(".")) {
-    for (const service of services) if (service.hosts.some((host) => host.endsWith(domain))) return service.name
+    const service = serviceOfDomain(domain)
+    if (service !== "") return service
   }
   for (const host of [hostOf(remoteMta), hostOf(reportingMta)]) {
     if (host === "") continue
-    for (const service of services) if (service.hosts.some((suffix) => host.endsWith(suffix))) return service.name
+    const service = serviceOfHost(host)
+    if (service !== "") return service
   }
   return ""
 }
+
+const memoLimit = 4096
 
 const hostInText = /\bhost\s+([a-z0-9][a-z0-9.-]*\.[a-z]{2,})/
 
@@ -257,8 +283,17 @@ class LiteralIndex {
     this.built = true
   }
 
+  /** which literals the latest scan found: stamp[id] === scans; one array for all scans, so a scan allocates little */
+  private stamp = new Int32Array(0)
+  private scans = 0
+
+  /**
+   * Finds every literal in `text`. The result is valid until the next scan (qualify uses it at once, synchronously).
+   */
   scan(text: string): Occurrences {
-    const present = new Uint8Array(this.lengths.length)
+    if (this.stamp.length !== this.lengths.length) this.stamp = new Int32Array(this.lengths.length)
+    const stamp = this.stamp
+    const scan = ++this.scans
     const hitIds: Array<number> = []
     const hitStarts: Array<number> = []
     const next = this.next
@@ -284,15 +319,15 @@ class LiteralIndex {
       const ids = output[node]!
       for (let k = 0; k < ids.length; k++) {
         const id = ids[k]!
-        present[id] = 1
+        stamp[id] = scan
         hitIds.push(id)
         hitStarts.push(i - lengths[id]! + 1)
       }
     }
     return {
-      has: (id) => present[id] === 1,
+      has: (id) => stamp[id] === scan,
       startFrom: (id, from) => {
-        if (present[id] !== 1) return -1
+        if (stamp[id] !== scan) return -1
         let best = -1
         for (let k = 0; k < hitIds.length; k++) {
           const start = hitStarts[k]!
@@ -390,8 +425,6 @@ const compileCode = (codePattern: string): ((code: string) => boolean) => {
     return values.length === 3 && matchers.every((matches, i) => matches(values[i]!))
   }
 }
-
-const memoLimit = 4096
 
 /** Any of several code patterns, remembered per code: the same few codes come back in every mailbox. */
 const anyCode = (patterns: ReadonlyArray<string>): ((code: string) => boolean) => {

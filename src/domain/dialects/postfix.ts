@@ -14,8 +14,6 @@ const recognise = (mail: BounceMail): boolean =>
   mail.subject.trim() === "Undelivered Mail Returned to Sender" ||
   markers.some((marker) => mail.section.includes(marker))
 
-const comparable = (text: string): string => text.replace(/\s+/g, " ").trim().toLowerCase()
-
 const refineOne = (
   found: FoundRecipient,
   paragraphOf: (address: string | null) => string | null,
@@ -26,10 +24,12 @@ const refineOne = (
   if (refined.diagnosticType === "x-postfix") refined.diagnosticType = "smtp"
   const paragraph = paragraphOf(found.recipient)
   if (paragraph !== null) {
+    // both are on one line already: the paragraph by its index, the diagnostic by the DSN reader
     const diagnostic = found.diagnostic ?? ""
-    const hasCode = findReplyCode(paragraph) !== null || findEnhancedStatus(paragraph) !== null
     const onlyNumbers = /^[\d\s.]*$/.test(diagnostic)
-    if (onlyNumbers || (hasCode && comparable(paragraph).includes(comparable(diagnostic)))) {
+    const contains = () => paragraph.toLowerCase().includes(diagnostic.toLowerCase())
+    const hasCode = () => findReplyCode(paragraph) !== null || findEnhancedStatus(paragraph) !== null
+    if (onlyNumbers || (contains() && hasCode())) {
       refined.diagnostic = paragraph
       refined.replyCode ??= findReplyCode(paragraph)
       if (refined.status === null || refined.status.endsWith(".0.0")) {
