@@ -314,7 +314,7 @@ export const make = Effect.gen(function* () {
   const timeline = Effect.fn("ReadModel.timeline")(function* (from: number, to: number, bucketMillis: number) {
     const rows = yield* sql`SELECT received_at / ${bucketMillis} AS bucket, kind, type, COUNT(*) AS n
       FROM bounce_events WHERE received_at >= ${from} AND received_at < ${to}
-      AND kind IN ('bounce', 'delay', 'complaint') GROUP BY received_at / ${bucketMillis}, kind, type`
+      AND kind IN ('bounce', 'delay', 'complaint') GROUP BY bucket, kind, type`
     return rows.map((row: any) => ({
       bucket: Math.floor(num(row.bucket)),
       kind: row.kind,

@@ -3,7 +3,8 @@ import { Effect, Layer } from "effect"
 import * as Memory from "../../../src/adapters/store/memory.js"
 import * as WebhookOutboxRepo from "../../../src/adapters/store/webhook-outbox.js"
 import * as AlertLogRepo from "../../../src/app/alerts/alert-log.js"
-import { ledgerKeyOf, type MailApplied, Store } from "../../../src/adapters/store/store.js"
+import type { StoreError } from "../../../src/adapters/store/errors.js"
+import { ledgerKeyOf, type MailApplied, Store, type StoreServices } from "../../../src/adapters/store/store.js"
 import { classifyBytes } from "../../../src/app/classify.js"
 import { type HttpConfig, parseToken, type ApiToken } from "../../../src/app/http/config.js"
 import * as HttpServerLayer from "../../../src/app/http/server.js"
@@ -19,7 +20,13 @@ export const tokens: ReadonlyArray<ApiToken> = [
 ]
 
 /** The API on an ephemeral loopback port over a fresh in-memory store and status board. */
-export const apiLayer = (options: { readonly tokens?: ReadonlyArray<ApiToken>; readonly host?: string } = {}) => {
+export const apiLayer = (
+  options: {
+    readonly tokens?: ReadonlyArray<ApiToken>
+    readonly host?: string
+    readonly store?: Layer.Layer<StoreServices, StoreError>
+  } = {}
+) => {
   const config: HttpConfig = {
     host: options.host ?? "127.0.0.1",
     port: 0,
@@ -28,7 +35,7 @@ export const apiLayer = (options: { readonly tokens?: ReadonlyArray<ApiToken>; r
   }
   return HttpServerLayer.layer(config).pipe(
     Layer.provideMerge(Layer.mergeAll(WebhookOutboxRepo.layer, AlertLogRepo.layer)),
-    Layer.provideMerge(Layer.merge(Memory.layer(), ProcessorStatus.layer))
+    Layer.provideMerge(Layer.merge(options.store ?? Memory.layer(), ProcessorStatus.layer))
   )
 }
 
