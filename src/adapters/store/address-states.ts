@@ -14,7 +14,7 @@ import {
 import type { Reason } from "../../domain/report.js"
 import { databaseError, type StoreError } from "./errors.js"
 import type { HistoryEntry, StoredAddressState } from "./model.js"
-import { bool, chunksFor, DAY, flag, jsonInsert, lookupChunks, num, numOrNull, textOrNull } from "./values.js"
+import { bool, chunksFor, DAY, flag, lookupChunks, num, numOrNull, textOrNull } from "./values.js"
 
 /** Which quarantined addresses a bulk operation applies to. Addresses on a list are never selected. */
 export interface QuarantineFilter {
@@ -141,8 +141,6 @@ const historyRow = (entry: HistoryEntry) => ({
   record_index: entry.recordIndex
 })
 
-const historyColumns = Object.keys(historyRow({ suspect: false } as HistoryEntry))
-
 const fromHistoryRow = (row: any): HistoryEntry => ({
   address: row.address,
   at: num(row.at),
@@ -203,7 +201,6 @@ export const make = Effect.gen(function* () {
     Effect.mapError(databaseError("locking address states"))
   )
 
-  const insertHistory = jsonInsert(sql, "address_history", historyColumns)
   const save = Effect.fn("AddressStates.save")(
     function* (states: ReadonlyArray<StoredAddressState>, history: ReadonlyArray<HistoryEntry>) {
       const latest = [...new Map(states.map((s) => [s.address, s])).values()].sort((a, b) =>
@@ -216,7 +213,9 @@ export const make = Effect.gen(function* () {
       for (const chunk of chunksFor(latest, stateColumns.length)) {
         yield* sql`INSERT INTO address_states ${sql.insert(chunk.map(toRow))} ON CONFLICT (address) DO UPDATE SET ${sql.literal(updates)}`
       }
-      if (history.length > 0) yield* insertHistory(history.map(historyRow))
+      for (const chunk of chunksFor(history, 12)) {
+        yield* sql`INSERT INTO address_history ${sql.insert(chunk.map(historyRow))}`
+      }
     },
     Effect.mapError(databaseError("saving address states"))
   )

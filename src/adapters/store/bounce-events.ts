@@ -6,7 +6,7 @@ import type { NormalizedAddress } from "../../domain/address.js"
 import type { BounceType, Reason } from "../../domain/report.js"
 import { databaseError, type StoreError } from "./errors.js"
 import type { LedgerKey, StoredBounceEvent } from "./model.js"
-import { bool, flag, jsonInsert, num, textOrNull } from "./values.js"
+import { bool, chunksFor, flag, num, textOrNull } from "./values.js"
 
 /** Bounce events: one row per record of the decoder, with every field, the rule and the correlation. */
 export class BounceEvents extends Context.Tag("rebound/Store/BounceEvents")<
@@ -95,7 +95,7 @@ const detailsOf = (event: StoredBounceEvent): string => {
   return JSON.stringify(kept)
 }
 
-const columns = Object.keys(toRow({ key: {}, suspect: false } as StoredBounceEvent))
+const columnCount = 18
 
 const detailDefaults = {
   reportMessageId: null,
@@ -169,10 +169,11 @@ const fromRow = (row: any): StoredBounceEvent => {
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
 
-  const insertRows = jsonInsert(sql, "bounce_events", columns)
   const insert = Effect.fn("BounceEvents.insert")(
     function* (events: ReadonlyArray<StoredBounceEvent>) {
-      if (events.length > 0) yield* insertRows(events.map(toRow))
+      for (const chunk of chunksFor(events, columnCount)) {
+        yield* sql`INSERT INTO bounce_events ${sql.insert(chunk.map(toRow))}`
+      }
     },
     Effect.mapError(databaseError("recording bounce events"))
   )

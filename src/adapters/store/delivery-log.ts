@@ -5,7 +5,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { databaseError, type StoreError } from "./errors.js"
 import type { DeliveryLogEntry } from "./model.js"
-import { jsonInsert, num, textOrNull } from "./values.js"
+import { chunksFor, num, textOrNull } from "./values.js"
 
 /** The delivery log: per sent message, its latest meaningful state (Sent, Delayed, Failed, Complained). */
 export class DeliveryLog extends Context.Tag("rebound/Store/DeliveryLog")<
@@ -60,23 +60,11 @@ const strongest = (entries: ReadonlyArray<DeliveryLogEntry>): Array<DeliveryLogE
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
 
-  const insertRows = jsonInsert(sql, "delivery_log", [
-    "message_key",
-    "delivery_id",
-    "recipient",
-    "state",
-    "state_rank",
-    "type",
-    "reason",
-    "text",
-    "updated_at"
-  ])
   const merge = Effect.fn("DeliveryLog.merge")(
     function* (entries: ReadonlyArray<DeliveryLogEntry>) {
-      const rows = strongest(entries)
-      if (rows.length > 0) {
-        yield* sql`${insertRows(
-          rows.map((e) => ({
+      for (const chunk of chunksFor(strongest(entries), 9)) {
+        yield* sql`INSERT INTO delivery_log ${sql.insert(
+          chunk.map((e) => ({
             message_key: e.messageKey,
             delivery_id: e.deliveryId,
             recipient: e.recipient,

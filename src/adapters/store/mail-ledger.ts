@@ -5,7 +5,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { databaseError, type StoreError } from "./errors.js"
 import { type LedgerEntry, type LedgerKey, ledgerKeyString, type MailOutcome } from "./model.js"
-import { bool, flag, jsonInsert, num, textOrNull } from "./values.js"
+import { bool, chunksFor, flag, num, textOrNull } from "./values.js"
 
 /** The mail ledger: every mail taken from a mailbox and what became of it. Its key makes applying a mail idempotent. */
 export class MailLedger extends Context.Tag("rebound/Store/MailLedger")<
@@ -57,20 +57,18 @@ const fromRow = (row: any): LedgerEntry => ({
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
 
-  const insertRows = jsonInsert(sql, "mail_ledger", columns)
   const claim = Effect.fn("MailLedger.claim")(
     function* (entries: ReadonlyArray<LedgerEntry>) {
       const claimed: Array<LedgerEntry> = []
       const byKey = new Map(entries.map((entry) => [ledgerKeyString(entry.key), entry]))
       // one key order for every writer, so that concurrent claims on PostgreSQL wait rather than deadlock
       const sorted = [...byKey.keys()].sort().map((key) => byKey.get(key)!)
-      if (sorted.length === 0) return claimed
-      const rows = yield* sql<{
-        account: string
-        uid: string
-        sha256: string
-      }>`${insertRows(sorted.map(toRow))} ON CONFLICT DO NOTHING RETURNING account, uid, sha256`
-      for (const row of rows) claimed.push(byKey.get(ledgerKeyString(row))!)
+      for (const chunk of chunksFor(sorted, columns.length)) {
+        const rows = yield* sql<{ account: string; uid: string; sha256: string }>`INSERT INTO mail_ledger ${sql.insert(
+          chunk.map(toRow)
+        )} ON CONFLICT DO NOTHING RETURNING account, uid, sha256`
+        for (const row of rows) claimed.push(byKey.get(ledgerKeyString(row))!)
+      }
       return claimed
     },
     Effect.mapError(databaseError("recording mails in the ledger"))

@@ -1,5 +1,3 @@
-import type * as SqlClient from "@effect/sql/SqlClient"
-
 /** Column values as both drivers return them: PostgreSQL gives BIGINT as a string, SQLite has no boolean. */
 export const num = (value: unknown): number => (typeof value === "number" ? value : Number(value))
 
@@ -58,22 +56,3 @@ export const DAY = 86_400_000
 
 /** The hour bucket of a time, as domain counters key it. */
 export const hourOf = (millis: number): number => Math.floor(millis / HOUR)
-
-/**
- * The head of an INSERT of many rows that binds them as ONE JSON parameter (objects keyed by column): the statement
- * text is the same for every batch, so it is parsed once and stays prepared, and no SQL text of thousands of
- * placeholders is built per batch. The rows keep their order. Append `ON CONFLICT ...` or `RETURNING ...` to it.
- */
-export const jsonInsert = (sql: SqlClient.SqlClient, table: string, columns: ReadonlyArray<string>) => {
-  const list = sql.literal(columns.join(", "))
-  return sql.onDialectOrElse({
-    pg: () => (rows: ReadonlyArray<object>) =>
-      sql`INSERT INTO ${sql.literal(table)} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${sql.literal(table)}, ${JSON.stringify(rows)}::json)`,
-    orElse: () => {
-      const extract = sql.literal(columns.map((column) => `value ->> '${column}'`).join(", "))
-      // "WHERE true" lets SQLite read a following ON CONFLICT as the upsert clause, not as part of the join
-      return (rows: ReadonlyArray<object>) =>
-        sql`INSERT INTO ${sql.literal(table)} (${list}) SELECT ${extract} FROM json_each(${JSON.stringify(rows)}) WHERE true`
-    }
-  })
-}
