@@ -653,6 +653,7 @@ const qualificationPage = async (main) => {
                       {
                         type: "button",
                         class: "small",
+                        "data-review": value,
                         disabled: !admin,
                         title: admin ? "" : "Needs an admin token",
                         onclick: () => review(r, value)

@@ -143,6 +143,17 @@ describe.skipIf(skip)("dashboard in Debian's chromium", () => {
             yield* Effect.promise(() => page.screenshot({ path: path.join(pages, `${name}.png`), fullPage: true }))
         }
         assert.include(texts.accounts, "bounces")
+
+        // review a text of the qualification log: all texts, mark the most frequent one "ignore"
+        yield* Effect.promise(() => page.click("nav a[data-page=qualification]"))
+        yield* Effect.promise(() => page.waitForSelector("main[data-ready=qualification]"))
+        yield* Effect.promise(() => page.selectOption("main select", "all"))
+        yield* Effect.promise(() => page.waitForSelector("main button[data-review=ignore]"))
+        yield* Effect.promise(() => page.click("main tbody tr:first-child button[data-review=ignore]"))
+        yield* Effect.promise(() => page.waitForSelector("main tbody tr:first-child .badge.ignore"))
+        const ignored = yield* apiGet(base, "/v1/qualification?review=ignore")
+        assert.strictEqual(ignored.rows.length, 1)
+        assert.strictEqual(ignored.rows[0].reviewedBy, "ops")
         assert.include(texts.alerts, "hard bounce rate")
         assert.deepStrictEqual(problems, [])
       }).pipe(Effect.scoped, Effect.provide(demoLayer(path.join(dir, "rebound.db")))),
