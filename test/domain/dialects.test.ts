@@ -410,3 +410,37 @@ Hello
     assert.strictEqual(report.records[0]!.reason, "userunknown")
   })
 })
+
+describe("dialects: Google Groups", () => {
+  it("a post refused by a group, with Google's four possible reasons, is a refusal of the sender", () => {
+    const report = decode(
+      crlf(`From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>
+To: news@sender.example
+Subject: Delivery Status Notification (Failure)
+Date: Thu, 01 Jan 2026 12:00:01 +0000
+X-Failed-Recipients: team@groups.receiver.example
+X-Google-Smtp-Source: AGHT+IExampleSourceToken
+Content-Type: text/plain; charset=UTF-8
+
+Hello news@sender.example,
+
+We're writing to let you know that the group you tried to contact (team) may not exist, or you may not have permission to post messages to the group. A few more details on why you weren't able to post:
+
+ * You might have spelled or formatted the group name incorrectly.
+ * The owner of the group may have removed this group.
+ * You may need to join the group before receiving permission to post.
+ * This group may not be open to posting.
+
+If you have questions related to this or any other Google Group, visit the Help Center at https://support.google.com/a/receiver.example/bin/topic.py?topic=25838.
+
+Thanks,
+
+Google Groups
+`)
+    )
+    assert.strictEqual(report.dialect, "googlegroups")
+    assert.strictEqual(report.records[0]!.recipient, "team@groups.receiver.example")
+    assert.strictEqual(report.records[0]!.reason, "rejected")
+    assert.strictEqual(report.records[0]!.type, "soft")
+  })
+})

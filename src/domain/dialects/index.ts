@@ -9,6 +9,7 @@ import { exchange2003, exchange2007 } from "./exchange.js"
 import { exim } from "./exim.js"
 import { ezweb } from "./ezweb.js"
 import { fml } from "./fml.js"
+import { googleGroups } from "./googlegroups.js"
 import { imail } from "./imail.js"
 import { messagingServer, notes } from "./notes.js"
 import { postfix } from "./postfix.js"
@@ -25,6 +26,7 @@ export const dialects: ReadonlyArray<Dialect> = [
   exchange2007,
   ezweb,
   fml,
+  googleGroups,
   imail,
   trendMicro,
   sendmail,
