@@ -444,3 +444,27 @@ Google Groups
     assert.strictEqual(report.records[0]!.type, "soft")
   })
 })
+
+describe("dialects: Verizon", () => {
+  it("its gateway's 'no such user here' is an unknown recipient", () => {
+    const report = decode(
+      crlf(`From: post_master@vtext.com
+To: news@sender.example
+Subject: Undeliverable Message
+Date: Thu, 01 Jan 2026 12:00:01 +0000
+Content-Type: text/plain; charset=us-ascii
+
+Error: 550 - Requested action not taken: no such user here
+
+Message details:
+  Subject: Our newsletter
+  Sent date: Thu Jan 01 12:00:00 GMT 2026
+  MAIL FROM: news@sender.example
+  RCPT TO: 5555550100@vtext.com
+`)
+    )
+    assert.strictEqual(report.dialect, "verizon")
+    assert.strictEqual(report.records[0]!.recipient, "5555550100@vtext.com")
+    assert.strictEqual(report.records[0]!.reason, "userunknown")
+  })
+})

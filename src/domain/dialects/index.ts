@@ -17,6 +17,7 @@ import { qmail } from "./qmail.js"
 import { sendmail } from "./sendmail.js"
 import { trendMicro } from "./trendmicro.js"
 import { v5sendmail } from "./v5sendmail.js"
+import { verizon } from "./verizon.js"
 
 export type { BounceMail, Dialect } from "./dialect.js"
 
@@ -29,6 +30,7 @@ export const dialects: ReadonlyArray<Dialect> = [
   googleGroups,
   imail,
   trendMicro,
+  verizon,
   sendmail,
   v5sendmail,
   postfix,
