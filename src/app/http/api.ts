@@ -14,6 +14,7 @@ import { ReviewStatus } from "../../domain/qualification-log.js"
 import { AddressStatus, TransitionCause } from "../../domain/quarantine.js"
 import { BounceType, MailKind, Reason } from "../../domain/report.js"
 import { Scope } from "./config.js"
+import { packageVersion } from "./package-version.js"
 
 const status = <const S extends number>(code: S) =>
   Schema.Literal(code).pipe(
@@ -619,6 +620,7 @@ export class ReboundApi extends HttpApi.make("rebound")
   .addError(BadRequest)
   .addError(NotFound)
   .annotate(OpenApi.Title, "rebound")
+  .annotate(OpenApi.Version, packageVersion())
   .annotate(
     OpenApi.Description,
     "Bounce processing: address status and suppression checks, sent-message registration, bounce events, reports, " +

@@ -5,7 +5,6 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { createRequire } from "node:module"
 import { AddressStates, type QuarantineFilter } from "../../adapters/store/address-states.js"
 import type { StoreError } from "../../adapters/store/errors.js"
 import type { HistoryEntry, QualificationEntry, StoredAddressState } from "../../adapters/store/model.js"
@@ -33,9 +32,10 @@ import {
   Unavailable
 } from "./api.js"
 import { batchNormalizer } from "./batch-normalize.js"
+import { packageVersion } from "./package-version.js"
 import { type BounceRow, DAY, HOUR, ReadModel } from "./read-model.js"
 
-const { version } = createRequire(import.meta.url)("../../../package.json") as { version: string }
+const version = packageVersion()
 
 const iso = (millis: number): string => new Date(millis).toISOString()
 const isoOrNull = (millis: number | null): string | null => (millis === null ? null : iso(millis))

@@ -114,6 +114,8 @@ export const backoffMillis = (config: WebhookConfig, attempts: number, jitter: n
 }
 
 const lookbackMillis = 60_000
+/** how often the look-back runs: often enough that a line committed within 50 s of its time is still seen */
+const lookbackEvery = 10_000
 const feedBatch = 1000
 
 export const make = (config: WebhookConfig) =>
@@ -128,6 +130,7 @@ export const make = (config: WebhookConfig) =>
     // transactions committed out of id order (PostgreSQL's sequences) are caught by looking back a minute
     const outOfOrder = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
     const lastPurge = yield* Ref.make(0)
+    const lastLookback = yield* Ref.make(0)
     const sqlFailure = (doing: string) => (error: SqlError | StoreError) =>
       error._tag === "StoreError" ? error : databaseError(doing)(error)
 
@@ -154,7 +157,9 @@ export const make = (config: WebhookConfig) =>
               return 0
             }
             const lines = yield* readModel.historyAfter(historyCursor.value, feedBatch)
-            const late = outOfOrder ? yield* readModel.historySince(now - lookbackMillis, feedBatch) : []
+            const lookBack = outOfOrder && now - (yield* Ref.get(lastLookback)) >= lookbackEvery
+            if (lookBack) yield* Ref.set(lastLookback, now)
+            const late = lookBack ? yield* readModel.historySince(now - lookbackMillis, feedBatch) : []
             const complaints = yield* readModel.eventsAfter(eventsCursor.value, ["complaint"], feedBatch)
             const events = [
               ...[...lines, ...late].flatMap((line) => historyEvent(line) ?? []),
