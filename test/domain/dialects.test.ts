@@ -468,3 +468,24 @@ Message details:
     assert.strictEqual(report.records[0]!.reason, "userunknown")
   })
 })
+
+describe("dialects leave other mail alone", () => {
+  it("a personal mail sent through IMail, or an fml welcome notice, is no bounce", () => {
+    const personal = decode(
+      crlf(`From: Bob <bob@friend.example>
+To: news@sender.example
+Subject: Our meeting
+Date: Thu, 01 Jan 2026 12:05:00 +0000
+X-Mailer: <SMTP32 v8.22>
+Content-Type: text/plain; charset=us-ascii
+
+Hi, for the agenda please write to: carol@friend.example
+`)
+    )
+    assert.isFalse(personal.records.some((record) => record.type === "hard" || record.type === "soft"))
+    const welcome = decode(
+      fmlNotice("Welcome to neko ML", "Welcome! You are now a member of <neko@lists.receiver.example>.")
+    )
+    assert.isFalse(welcome.records.some((record) => record.type === "hard" || record.type === "soft"))
+  })
+})

@@ -41,19 +41,22 @@ const decode = (mail: BounceMail): Extraction | null => {
     if (address !== null) entries.push({ address, lines: [line] })
     else entries[entries.length - 1]?.lines.push(line)
   }
-  if (entries.length === 0) return null
+  // fml's admin address sends other notices too (help, welcome): only one that names a failure is a bounce
+  const reasons = entries.map(
+    ({ lines }) => reasonIn(oneLine(lines.join(" ")), inText) ?? reasonIn(mail.subject, inSubject)
+  )
+  if (entries.length === 0 || reasons.every((reason) => reason === null)) return null
   return {
     dialect: "fml",
     kind: "bounce",
     reportingMta: null,
     arrivalDate: null,
     originalEnvelopeId: null,
-    recipients: entries.map(({ address, lines }) => {
-      const diagnostic = oneLine(lines.join(" "))
+    recipients: entries.map(({ address, lines }, index) => {
       const found = emptyRecipient("bounce")
       found.recipient = address
-      found.diagnostic = diagnostic
-      found.reasonHint = reasonIn(diagnostic, inText) ?? reasonIn(mail.subject, inSubject)
+      found.diagnostic = oneLine(lines.join(" "))
+      found.reasonHint = reasons[index] ?? null
       return found
     })
   }

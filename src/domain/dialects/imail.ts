@@ -26,6 +26,8 @@ const recognise = (mail: BounceMail): boolean =>
 
 const decode = (mail: BounceMail): Extraction | null => {
   const end = mail.body.indexOf("Original message follows.")
+  // IMail writes its X-Mailer on other mail too: only its reports have their subject or the returned original
+  if (end < 0 && !mail.subject.trimStart().startsWith("Undeliverable Mail")) return null
   const lines = linesOf(end < 0 ? mail.section : mail.body.slice(0, end))
   const found: Array<{ address: string; line: string }> = []
   const response: Array<string> = []
