@@ -201,6 +201,8 @@ const operatorEvent = (action: OperatorAction, actor: Actor): QuarantineEvent =>
 
 const pageSize = 500
 
+type Mutable<A> = { -readonly [K in keyof A]: A[K] }
+
 export const make = (options: Partial<StoreSettings> = {}) =>
   Effect.gen(function* () {
     const settings: StoreSettings = { ...defaultSettings, ...options }
@@ -253,8 +255,10 @@ export const make = (options: Partial<StoreSettings> = {}) =>
     const applyMails = Effect.fn("Store.applyMails")(function* (mails: ReadonlyArray<MailToApply>) {
       const now = yield* Clock.currentTimeMillis
       const firstByKey = new Map<string, MailToApply>()
-      for (const mail of mails)
-        if (!firstByKey.has(ledgerKeyString(mail.key))) firstByKey.set(ledgerKeyString(mail.key), mail)
+      for (const mail of mails) {
+        const key = ledgerKeyString(mail.key)
+        if (!firstByKey.has(key)) firstByKey.set(key, mail)
+      }
       const entries = [...firstByKey.values()].map((mail): LedgerEntry => ({
         key: mail.key,
         outcome: mail.outcome,
@@ -405,9 +409,11 @@ export const make = (options: Partial<StoreSettings> = {}) =>
           const storedEvents: Array<StoredBounceEvent> = []
           const history: Array<HistoryEntry> = []
           // counts and texts are summed here: one row per domain counter and per text, not one per record
-          const counts = new Map<string, DomainCount>()
+          const counts = new Map<string, Mutable<DomainCount>>()
           const delivery: Array<DeliveryLogEntry> = []
-          const sightings = new Map<string, QualificationEntry>()
+          const sightings = new Map<string, Mutable<QualificationEntry>>()
+          // the same text often comes back within a batch (one server's answer to many recipients): normalised once
+          const normalizedTexts = new Map<string, string>()
           const transitionsByMail = new Map<string, Array<AddressTransition>>()
           const hour = hourOf(now)
 
@@ -435,10 +441,8 @@ export const make = (options: Partial<StoreSettings> = {}) =>
               if (counter !== null) {
                 const countKey = `${domain}\u0000${counter}`
                 const count = counts.get(countKey)
-                counts.set(
-                  countKey,
-                  count === undefined ? { domain, hour, counter, n: 1 } : { ...count, n: count.n + 1 }
-                )
+                if (count === undefined) counts.set(countKey, { domain, hour, counter, n: 1 })
+                else count.n += 1
               }
               if (countsOnAddress(record)) {
                 countedAgainst = "address"
@@ -460,9 +464,10 @@ export const make = (options: Partial<StoreSettings> = {}) =>
                   states.set(address, applied.stored)
                   for (const t of applied.transitions) {
                     history.push({ ...t, address, mailSha256: mail.key.sha256, recordIndex: item.index })
-                    const list = transitionsByMail.get(ledgerKeyString(mail.key)) ?? []
+                    const mailKey = ledgerKeyString(mail.key)
+                    const list = transitionsByMail.get(mailKey) ?? []
                     list.push({ ...t, address })
-                    transitionsByMail.set(ledgerKeyString(mail.key), list)
+                    transitionsByMail.set(mailKey, list)
                   }
                 }
               } else if (counter !== null && counter.startsWith("ours:")) {
@@ -502,16 +507,17 @@ export const make = (options: Partial<StoreSettings> = {}) =>
             }
 
             if (record.diagnostic !== null && record.diagnostic.trim() !== "") {
-              const text = normalizeDiagnostic(record.diagnostic)
+              let text = normalizedTexts.get(record.diagnostic)
+              if (text === undefined) {
+                text = normalizeDiagnostic(record.diagnostic)
+                normalizedTexts.set(record.diagnostic, text)
+              }
               const seen = sightings.get(text)
               if (seen !== undefined) {
-                sightings.set(text, {
-                  ...seen,
-                  seen: seen.seen + 1,
-                  type: record.type,
-                  reason: record.reason,
-                  rule: record.rule
-                })
+                seen.seen += 1
+                seen.type = record.type
+                seen.reason = record.reason
+                seen.rule = record.rule
               } else
                 sightings.set(text, {
                   textKey: textKeyOf(text),
