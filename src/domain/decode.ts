@@ -274,7 +274,9 @@ const extract = (root: MimeEntity, original: MimeEntity | undefined, body: strin
     section: errorSection(body)
   }
   const dialect = recogniseDialect(mail)
-  const extraction = dialect?.decode?.(mail) ?? standardExtract(root, original, body)
+  // a dialect's own format is a text one: a machine-readable report is read by the standard readers
+  const machineReadable = findFeedbackReport(root) !== undefined || findDeliveryStatus(root) !== undefined
+  const extraction = (machineReadable ? null : dialect?.decode?.(mail)) ?? standardExtract(root, original, body)
   if (extraction === null) return extraction
   if (dialect === undefined) return extraction.dialect === "rfc3464" ? withLeadIn(extraction, mail.body) : extraction
   if (extraction.kind !== "bounce" && extraction.kind !== "delay") return extraction
