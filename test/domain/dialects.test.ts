@@ -489,3 +489,45 @@ Hi, for the agenda please write to: carol@friend.example
     assert.isFalse(welcome.records.some((record) => record.type === "hard" || record.type === "soft"))
   })
 })
+
+describe("dialects: Sendmail's own lines", () => {
+  it("a delivery program's exit status alone gives way to Sendmail's line with its reply and status", () => {
+    const report = decode(
+      crlf(`From: Mail Delivery Subsystem <MAILER-DAEMON@mx.relay.example>
+To: news@sender.example
+Subject: Returned mail: see transcript for details
+Date: Thu, 01 Jan 2026 12:00:01 +0000
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B"
+
+--B
+
+   ----- The following addresses had permanent fatal errors -----
+"|/home/kim/bin/filter"
+    (expanded from: <kim@receiver.example>)
+
+   ----- Transcript of session follows -----
+filter: cannot connect to the database
+554 5.3.0 unknown mailer error 255
+
+--B
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.relay.example
+
+Final-Recipient: RFC822; kim@receiver.example
+X-Actual-Recipient: X-Unix; |/home/kim/bin/filter
+Action: failed
+Status: 5.0.0
+Diagnostic-Code: X-Unix; 255
+
+--B--
+`)
+    )
+    const record = report.records[0]!
+    assert.strictEqual(report.dialect, "sendmail")
+    assert.strictEqual(record.diagnostic, "554 5.3.0 unknown mailer error 255")
+    assert.strictEqual(record.status, "5.3.0")
+    assert.strictEqual(record.reason, "mailererror")
+  })
+})

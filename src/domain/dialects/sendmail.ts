@@ -5,6 +5,7 @@
  */
 import type { FoundRecipient } from "../extraction.js"
 import { findSmtpCommand } from "../qualify.js"
+import { findEnhancedStatus, findReplyCode } from "../status.js"
 import { type BounceMail, type Dialect, linesOf } from "./dialect.js"
 
 const transcriptMarker = "----- Transcript of session follows -----"
@@ -16,6 +17,10 @@ const recognise = (mail: BounceMail): boolean =>
 interface Transcript {
   /** the first command sent */
   readonly command: string
+  /** Sendmail's own lines with a reply and a status ("554 5.3.0 unknown mailer error 255") and its warnings */
+  readonly notes: string
+  /** the status of the last of those lines */
+  readonly noteStatus: string | null
   /** the replies received, each once, in order */
   readonly replies: ReadonlyArray<string>
   /** the replies as runs of consecutive "<<< " lines: one multi-line reply each */
@@ -24,6 +29,8 @@ interface Transcript {
 
 const transcriptOf = (section: string): Transcript => {
   let command = ""
+  const notes: Array<string> = []
+  let noteStatus: string | null = null
   const replies: Array<string> = []
   const blocks: Array<string> = []
   let block: Array<string> = []
@@ -37,10 +44,19 @@ const transcriptOf = (section: string): Transcript => {
     }
     if (block.length > 0) blocks.push(block.join(" "))
     block = []
-    if (line.startsWith(">>> ") && command === "") command = findSmtpCommand(line)
+    if (line.startsWith(">>> ")) {
+      if (command === "") command = findSmtpCommand(line)
+    } else if (!/^\s/.test(line) && !line.includes("... while talking to ")) {
+      const reply = findReplyCode(line)
+      const status = findEnhancedStatus(line, reply)
+      if (reply !== null && status !== null) {
+        notes.push(line.trim())
+        noteStatus = status
+      } else if (/^(?:Message|Warning): /.test(line)) notes.push(line.trim())
+    }
   }
   if (block.length > 0) blocks.push(block.join(" "))
-  return { command, replies, blocks }
+  return { command, notes: notes.join(" "), noteStatus, replies, blocks }
 }
 
 const firstLine = (text: string): string => text.replace(/\s+/g, " ").trim().toLowerCase()
@@ -52,6 +68,14 @@ export const sendmail: Dialect = {
     const transcript = transcriptOf(mail.section)
     return records.map((found): FoundRecipient => {
       const refined: FoundRecipient = { ...found }
+      // an empty or numbers-only diagnostic (an X-Unix exit status) says less than Sendmail's own lines
+      if (transcript.notes !== "" && /^[\d\s.]*$/.test(found.diagnostic ?? "")) {
+        refined.diagnostic = transcript.notes
+        refined.replyCode ??= findReplyCode(transcript.notes)
+      }
+      if (transcript.noteStatus !== null && (refined.status === null || /^\d\.0\.0$/.test(refined.status))) {
+        refined.status = transcript.noteStatus
+      }
       if (transcript.command !== "") refined.command = transcript.command
       else if (!refined.command && transcript.replies.length > 0) refined.command = "EHLO"
       if (records.length === 1 && transcript.replies.length > 0) {

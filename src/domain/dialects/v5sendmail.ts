@@ -21,6 +21,8 @@ const recognise = (mail: BounceMail): boolean =>
 interface Entry {
   recipient: string | null
   diagnostic: string
+  /** the reply code of the recipient's own result line */
+  replyCode: string | null
   command: string
   remoteMta: string
 }
@@ -36,7 +38,7 @@ const decode = (mail: BounceMail): Extraction | null => {
   const end = Math.min(...unsentMarkers.map((marker) => mail.body.indexOf(marker)).filter((at) => at >= 0))
   const start = mail.body.indexOf(transcriptMarker)
   if (start < 0 || !Number.isFinite(end) || end < start) return null
-  const entries: Array<Entry> = [{ recipient: null, diagnostic: "", command: "", remoteMta: "" }]
+  const entries: Array<Entry> = [{ recipient: null, diagnostic: "", replyCode: null, command: "", remoteMta: "" }]
   const others: Array<string> = [""]
   let remoteMta = ""
   let command = ""
@@ -55,10 +57,13 @@ const decode = (mail: BounceMail): Extraction | null => {
       if (address === current.recipient || (command === "MAIL" && line.startsWith("<<< "))) {
         // a further line about the same recipient, or the reply that refused the sender of the whole session
         current.diagnostic += ` ${line}`
+        if (address === current.recipient) current.replyCode = findReplyCode(line) ?? current.replyCode
         command = ""
       } else {
         const entry =
-          current.recipient === null ? current : { recipient: null, diagnostic: "", command: "", remoteMta: "" }
+          current.recipient === null
+            ? current
+            : { recipient: null, diagnostic: "", replyCode: null, command: "", remoteMta: "" }
         if (entry !== current) {
           entries.push(entry)
           others.push("")
@@ -66,6 +71,7 @@ const decode = (mail: BounceMail): Extraction | null => {
         entry.recipient = address
         entry.remoteMta = remoteMta
         entry.diagnostic += ` ${line}`
+        entry.replyCode = findReplyCode(line)
         if (entry.command === "") entry.command = command
       }
     } else if (line.includes("While talking to ")) {
@@ -89,7 +95,7 @@ const decode = (mail: BounceMail): Extraction | null => {
       const recipient = emptyRecipient("bounce")
       recipient.recipient = entry.recipient
       recipient.diagnostic = diagnostic === "" ? null : diagnostic
-      recipient.replyCode = findReplyCode(diagnostic)
+      recipient.replyCode = entry.replyCode ?? findReplyCode(diagnostic)
       recipient.status = findEnhancedStatus(diagnostic, recipient.replyCode)
       recipient.command = entry.command || findSmtpCommand(diagnostic) || null
       recipient.remoteMta = entry.remoteMta || null
