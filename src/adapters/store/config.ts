@@ -120,6 +120,12 @@ export const storeSettingsConfig: Config.Config<StoreSettings> = Config.all({
       Config.validate({ message: "must not be negative", validation: (n) => n >= 0 }),
       Config.withDefault(defaultSettings.recentRecipientDays),
       Config.withDescription('Days the "same recipient, sent recently" correlation looks back (0: never guess).')
+    ),
+    trustUnverified: Config.boolean("TRUST_UNVERIFIED").pipe(
+      Config.withDefault(defaultSettings.trustUnverified),
+      Config.withDescription(
+        "Whether bounces that no verified signature or registered message vouches for may change addresses."
+      )
     )
   }).pipe(Config.nested("STORE"))
 }).pipe(Config.map(({ policy, store }) => ({ policy, ...store })))
