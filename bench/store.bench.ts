@@ -12,6 +12,7 @@
  * mails in the temporary folder for the next run (while working on the store; a decoder change needs a fresh decode).
  */
 import * as Redacted from "effect/Redacted"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Clock, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -225,6 +226,15 @@ const main = async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rebound-bench-"))
   try {
     let files = 0
+    const synchronous = await Effect.runPromise(
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        yield* (yield* Store).applyMails(workload.mails.slice(0, 1))
+        const rows = yield* sql<{ synchronous: number }>`PRAGMA synchronous`
+        return rows[0]?.synchronous
+      }).pipe(Effect.provide(Sqlite.layer({ filename: path.join(dir, `bench-${++files}.db`) })))
+    )
+    if (synchronous !== 2) throw new Error(`SQLite runs with synchronous=${synchronous}, not FULL (2)`)
     const sqlite = await measure(
       "SQLite (file, WAL, synchronous=FULL)",
       () => Sqlite.layer({ filename: path.join(dir, `bench-${++files}.db`) }),

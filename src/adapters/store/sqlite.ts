@@ -27,6 +27,9 @@ export const layerClient = (
     Effect.flatMap(SqlClient.SqlClient, (sql) =>
       Effect.all([
         sql`PRAGMA busy_timeout = 10000`,
+        // better-sqlite3 is built with SQLITE_DEFAULT_WAL_SYNCHRONOUS=1, so WAL mode alone would give NORMAL: a commit
+        // that a power loss can undo, after which the processor has already deleted the mail from its mailbox
+        sql`PRAGMA synchronous = FULL`,
         // a batch touches index pages all over the address, event and text indexes: keep them in memory (64 MB)
         // rather than read them back from the file at each batch
         sql`PRAGMA cache_size = -65536`,
