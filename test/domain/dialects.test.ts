@@ -387,6 +387,29 @@ describe("dialects: Courier, Notes, Messaging Server", () => {
     assert.strictEqual(report.records[0]!.reason, "userunknown")
   })
 
+  it("Messaging Server: an illegal host name is an unknown host", () => {
+    const report = decode(
+      plainDsn({
+        subject: "Delivery Notification: Delivery has failed",
+        explanation: [
+          "This report relates to a message you sent with the following header fields:",
+          "",
+          "  Subject: Our newsletter",
+          "",
+          "Your message cannot be delivered to the following recipients:",
+          "",
+          "  Recipient address: kim@receiver.example",
+          "  Reason: Illegal host/domain name found"
+        ].join("\n"),
+        groups: [
+          "Final-Recipient: rfc822; kim@receiver.example\nAction: failed\nStatus: 5.0.0\nDiagnostic-Code: smtp; Illegal host/domain name found"
+        ]
+      })
+    )
+    assert.strictEqual(report.dialect, "messagingserver")
+    assert.strictEqual(report.records[0]!.reason, "hostunknown")
+  })
+
   it("Notes: the reason stands above the recipient's address", () => {
     const report = decode(
       crlf(`From: Postmaster <postmaster@notes.receiver.example>
