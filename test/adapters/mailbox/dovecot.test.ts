@@ -8,6 +8,7 @@ import * as Exit from "effect/Exit"
 import * as Logger from "effect/Logger"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
+import * as fs from "node:fs"
 import type { MailboxError, MailboxSession } from "../../../src/adapters/mailbox/mailbox.js"
 import * as Pop3Client from "../../../src/adapters/mailbox/pop3-client.js"
 import * as Pop3Mailbox from "../../../src/adapters/mailbox/pop3-mailbox.js"
@@ -33,6 +34,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (skip) return
   await server.stop()
+  fs.rmSync(wrongCa.dir, { recursive: true, force: true })
 })
 
 const options = (user: User, extra: Partial<Pop3OptionsInput> = {}): Pop3OptionsInput => ({

@@ -1,5 +1,5 @@
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import { assert, describe, it } from "@effect/vitest"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
@@ -9,6 +9,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
+import * as fs from "node:fs"
 import * as http from "node:http"
 import type { MailboxError, MailboxSession } from "../../../src/adapters/mailbox/mailbox.js"
 import * as Pop3Mailbox from "../../../src/adapters/mailbox/pop3-mailbox.js"
@@ -500,10 +501,15 @@ describe("Pop3Mailbox TLS against the in-process server", () => {
   const skip = skipWithout(opensslAvailable, "openssl", "apt-get install openssl")
   let certificate: TestCertificate
   let otherCertificate: TestCertificate
-  if (!skip) {
+  beforeAll(() => {
+    if (skip) return
     certificate = makeCertificate()
     otherCertificate = makeCertificate("other")
-  }
+  })
+  afterAll(() => {
+    if (skip) return
+    for (const made of [certificate, otherCertificate]) fs.rmSync(made.dir, { recursive: true, force: true })
+  })
 
   it.live.skipIf(skip)("STLS upgrades before any credential is sent, then asks CAPA again", () =>
     Effect.gen(function* () {
