@@ -3,7 +3,9 @@ import { Config, Data, Duration, Effect, Either, Option, ParseResult, Redacted, 
 import { MailboxLimits } from "../adapters/mailbox/limits.js"
 import { Pop3Auth, TlsMode } from "../adapters/mailbox/pop3-options.js"
 import { SmtpListenerConfig } from "../adapters/smtp/config.js"
+import { AlertConfig, defaultAlertConfig } from "./alerts/rules.js"
 import { defaultHttpConfig, HttpConfig } from "./http/config.js"
+import { defaultWebhookConfig, WebhookConfig } from "./webhooks/config.js"
 import { LocalPartCase } from "../domain/address.js"
 import { SigningKey } from "../domain/codec.js"
 import { QuarantinePolicy } from "../domain/quarantine.js"
@@ -174,6 +176,12 @@ export const AppConfig = Schema.Struct({
     () => defaultHttpConfig,
     "the HTTP API and dashboard (docs/http-api.md), on 127.0.0.1:8025 by default; null turns it off"
   ),
+  webhooks: withDefault(
+    WebhookConfig,
+    () => defaultWebhookConfig,
+    "signed POSTs on quarantine, denylist, release, complaint and alert events (docs/http-api.md)"
+  ),
+  alerts: withDefault(AlertConfig, () => defaultAlertConfig, "bounce-rate, outage-guard and account alerts"),
   smtp: Schema.optional(
     SmtpListenerConfig.annotations({
       description: "rebound's own SMTP listener for the bounce domains (docs/smtp.md); read by accounts of type smtp"

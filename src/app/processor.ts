@@ -9,6 +9,7 @@ import type { StoreError } from "../adapters/store/errors.js"
 import { type DecodeOptions, decodeBounce } from "../domain/decode.js"
 import type { BounceReport } from "../domain/report.js"
 import type { Account, UnappliedPolicy } from "./config.js"
+import * as Metrics from "./metrics.js"
 import { initialAccountStatus, ProcessorStatus } from "./status.js"
 
 /** One configured account and its mailbox. */
@@ -221,10 +222,10 @@ export const make = (settings: ProcessorSettings) =>
                     result = { ...result, left: result.left + 1 }
                     continue
                   }
-                  batch.push({
-                    entry: item.entry,
-                    mail: prepareMail(name, item.entry, item.bytes, settings, keepBytes)
-                  })
+                  const decodeStart = yield* Clock.currentTimeMillis
+                  const mail = prepareMail(name, item.entry, item.bytes, settings, keepBytes)
+                  yield* Metrics.observeDecode((yield* Clock.currentTimeMillis) - decodeStart)
+                  batch.push({ entry: item.entry, mail })
                 }
                 result = { ...result, retrieved: result.retrieved + batch.length }
                 yield* crashpoints.reached("after-retrieve", name)
@@ -256,7 +257,10 @@ export const make = (settings: ProcessorSettings) =>
                 const applied = yield* store.applyMails(batch.map((item) => item.mail))
                 yield* crashpoints.reached("after-apply", name)
                 for (const [index, outcome] of applied.entries()) {
-                  const { entry } = batch[index]!
+                  const { entry, mail } = batch[index]!
+                  if (!outcome.duplicate && mail.report !== null && outcome.outcome === "applied") {
+                    yield* Metrics.countReport(mail.report)
+                  }
                   result = {
                     ...result,
                     outcomes: add(result.outcomes, outcome.outcome),
@@ -333,11 +337,14 @@ export const make = (settings: ProcessorSettings) =>
         poll.pipe(
           Effect.matchCauseEffect({
             onSuccess: () =>
-              Effect.flatMap(Ref.get(loginDelays), (delays) =>
-                Effect.as(Effect.sleep(Duration.max(pollEvery, Duration.seconds(delays.get(name) ?? 0))), 0)
+              Effect.zipRight(Metrics.countPoll(name, false), Ref.get(loginDelays)).pipe(
+                Effect.flatMap((delays) =>
+                  Effect.as(Effect.sleep(Duration.max(pollEvery, Duration.seconds(delays.get(name) ?? 0))), 0)
+                )
               ),
             onFailure: (cause) =>
               Effect.gen(function* () {
+                yield* Metrics.countPoll(name, true)
                 const failed = failures + 1
                 const error = Option.getOrUndefined(Cause.failureOption(cause))
                 const message = error === undefined ? Cause.pretty(cause) : error.message

@@ -1,7 +1,9 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Context, Duration, Effect, Layer, Option } from "effect"
 import { layer as smtpListenerLayer, SmtpListener } from "../../adapters/smtp/listener.js"
+import { layer as alertsLayer } from "../alerts/alerts.js"
 import { layer as httpLayer } from "../http/server.js"
+import { layer as webhooksLayer } from "../webhooks/webhooks.js"
 import { MailboxError } from "../../adapters/mailbox/mailbox.js"
 import { Store } from "../../adapters/store/store.js"
 import { accountHandles, coreLayer } from "../app.js"
@@ -33,6 +35,8 @@ export const daemon = (config: AppConfig) =>
       }
     }
     if (config.http !== null) yield* Layer.build(httpLayer(config.http))
+    // webhooks and alerts run while the daemon's scope lives
+    yield* Layer.build(alertsLayer(config.alerts).pipe(Layer.provideMerge(webhooksLayer(config.webhooks))))
     const handles = yield* accountHandles(config)
     const processor = yield* Processor
     const store = yield* Store

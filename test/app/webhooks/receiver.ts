@@ -42,11 +42,19 @@ export const receiver = (initial: ReadonlyArray<number>) =>
         resume(Effect.succeed({ url: `http://127.0.0.1:${port}/hooks`, received, server, answer }))
       })
     }),
-    ({ server }) => Effect.async<void>((resume) => server.close(() => resume(Effect.void)))
+    ({ server }) =>
+      Effect.async<void>((resume) => {
+        server.close(() => resume(Effect.void))
+      })
   )
 
 /** Polls `check` every 25 ms until it holds, for at most `millis` (then fails with `what`). */
-export const eventually = <A>(what: string, check: Effect.Effect<A>, holds: (a: A) => boolean, millis = 10_000) =>
+export const eventually = <A, E = never>(
+  what: string,
+  check: Effect.Effect<A, E>,
+  holds: (a: A) => boolean,
+  millis = 10_000
+) =>
   Effect.gen(function* () {
     const deadline = Date.now() + millis
     while (true) {
