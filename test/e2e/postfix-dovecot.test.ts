@@ -339,7 +339,8 @@ describe.skipIf(skip)("rebound once against Postfix's bounces in Dovecot", () =>
             Pop3Mailbox.make({
               host: "127.0.0.1",
               port: dovecot.port,
-              tls: "none",
+              tls: "starttls",
+              caFile: dovecot.certificate.certFile,
               auth: { mechanism: "user", username: bounceUser, password: Redacted.make(dovecot.password(bounceUser)) }
             }),
             (mailbox) => Effect.flatMap(mailbox.open, (session) => session.stat)
