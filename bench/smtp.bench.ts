@@ -59,49 +59,62 @@ const bounceFor = (index: number) => {
 
 /** Starts the listener in a child process; resolves with its port and a stop function. */
 const startListener = (spool: string, threads: number | undefined) =>
-  new Promise<{ port: number; stop: () => Promise<void> }>((resolve, reject) => {
-    const config = {
-      host: "127.0.0.1",
-      port: 0,
-      domains: [domain],
-      spoolDir: spool,
-      limits: {
-        maxConnections: 200,
-        maxConnectionsPerClient: 200,
-        connectionsPerClientPerMinute: 100_000,
-        messagesPerClientPerMinute: 1_000_000,
-        minFreeSpace: 0
+  new Promise<{ port: number; stop: () => Promise<{ user: number; system: number } | undefined> }>(
+    (resolve, reject) => {
+      const config = {
+        host: "127.0.0.1",
+        port: 0,
+        domains: [domain],
+        spoolDir: spool,
+        limits: {
+          maxConnections: 200,
+          maxConnectionsPerClient: 200,
+          connectionsPerClientPerMinute: 100_000,
+          messagesPerClientPerMinute: 1_000_000,
+          minFreeSpace: 0
+        }
       }
-    }
-    const env = { ...process.env }
-    if (threads === undefined) delete env["UV_THREADPOOL_SIZE"]
-    else env["UV_THREADPOOL_SIZE"] = String(threads)
-    const child = spawn(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        path.join(import.meta.dirname, "../test/adapters/smtp/listener-process.ts"),
-        JSON.stringify(config)
-      ],
-      { stdio: ["ignore", "pipe", "inherit"], env }
-    )
-    let out = ""
-    child.stdout!.on("data", (chunk) => {
-      out += chunk
-      const found = /LISTENING (\d+)/.exec(out)
-      if (found === null) return
-      resolve({
-        port: Number(found[1]),
-        stop: () =>
-          new Promise((done) => {
-            child.once("exit", () => done())
-            child.kill("SIGTERM")
-          })
+      const env = { ...process.env }
+      if (threads === undefined) delete env["UV_THREADPOOL_SIZE"]
+      else env["UV_THREADPOOL_SIZE"] = String(threads)
+      const child = spawn(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          path.join(import.meta.dirname, "../test/adapters/smtp/listener-process.ts"),
+          JSON.stringify(config)
+        ],
+        { stdio: ["ignore", "pipe", "inherit"], env }
+      )
+      let out = ""
+      child.stdout!.on("data", (chunk) => {
+        out += chunk
+        const found = /LISTENING (\d+)/.exec(out)
+        if (found === null) return
+        resolve({
+          port: Number(found[1]),
+          stop: () =>
+            new Promise((done) => {
+              child.once("exit", () => {
+                const atStart = /CPU-AT-START (\d+) (\d+)/.exec(out)
+                const atExit = /\nCPU (\d+) (\d+)/.exec(out)
+                done(
+                  atStart === null || atExit === null
+                    ? undefined
+                    : {
+                        user: (Number(atExit[1]) - Number(atStart[1])) / 1e6,
+                        system: (Number(atExit[2]) - Number(atStart[2])) / 1e6
+                      }
+                )
+              })
+              child.kill("SIGTERM")
+            })
+        })
       })
-    })
-    child.once("exit", (code) => reject(new Error(`the listener exited with ${code}`)))
-  })
+      child.once("exit", (code) => reject(new Error(`the listener exited with ${code}`)))
+    }
+  )
 
 /** Sends `mailCount` bounces over `connections` connections; returns the seconds from the first connect to the last 250. */
 const send = async (port: number, mails: ReadonlyArray<{ sender: string; data: Buffer }>) => {
@@ -125,6 +138,27 @@ const send = async (port: number, mails: ReadonlyArray<{ sender: string; data: B
   const seconds = (performance.now() - started) / 1000
   if (refused > 0) throw new Error(`${refused} mails were not accepted`)
   return seconds
+}
+
+/** The disk's floor: one mail's worth of file fdatasync + rename + directory fsync, one after the other. */
+const diskLatency = async (dir: string, samples = 100) => {
+  fs.mkdirSync(path.join(dir, "tmp"), { recursive: true })
+  fs.mkdirSync(path.join(dir, "new"), { recursive: true })
+  const times: Array<number> = []
+  for (let i = 0; i < samples; i++) {
+    const started = performance.now()
+    const handle = await fs.promises.open(path.join(dir, "tmp", String(i)), "wx")
+    await handle.write(Buffer.alloc(2300, 120))
+    await handle.datasync()
+    await handle.close()
+    await fs.promises.rename(path.join(dir, "tmp", String(i)), path.join(dir, "new", String(i)))
+    const directory = await fs.promises.open(path.join(dir, "new"), "r")
+    await directory.sync()
+    await directory.close()
+    times.push(performance.now() - started)
+  }
+  times.sort((a, b) => a - b)
+  return { median: times[Math.floor(samples / 2)]!, p90: times[Math.floor(samples * 0.9)]! }
 }
 
 const countNew = (spool: string) => fs.readdirSync(path.join(spool, "new")).length
@@ -167,21 +201,31 @@ const main = async () => {
     console.log(
       `${mailCount} bounces of ${averageSize} octets on average, ${connections} connections, loopback, ${os.cpus().length} CPUs, durability on`
     )
+    const disk = await diskLatency(path.join(root, "disk"))
+    console.log(
+      `disk: write + fdatasync + rename + directory fsync of one mail, one at a time: median ${disk.median.toFixed(1)} ms, p90 ${disk.p90.toFixed(1)} ms; load average ${os.loadavg()[0]!.toFixed(1)}`
+    )
     const spools: Array<string> = []
     for (const threads of [undefined, 16]) {
       const spool = path.join(root, `spool-${threads ?? "default"}`)
       spools.push(spool)
       const listener = await startListener(spool, threads)
+      let seconds: number
+      let cpu: { user: number; system: number } | undefined
       try {
-        const seconds = await send(listener.port, mails)
-        const stored = countNew(spool)
-        if (stored !== mailCount) throw new Error(`${stored} mails in new/, expected ${mailCount}`)
-        console.log(
-          `accepted (UV_THREADPOOL_SIZE=${threads ?? "4, the default"}): ${mailCount} in ${seconds.toFixed(2)} s = ${(mailCount / seconds).toFixed(0)} mails/s (target >= 500)`
-        )
+        seconds = await send(listener.port, mails)
       } finally {
-        await listener.stop()
+        cpu = await listener.stop()
       }
+      const stored = countNew(spool)
+      if (stored !== mailCount) throw new Error(`${stored} mails in new/, expected ${mailCount}`)
+      const perMail =
+        cpu === undefined
+          ? "?"
+          : `${(((cpu.user + cpu.system) * 1000) / mailCount).toFixed(2)} ms per mail (user ${((cpu.user * 1000) / mailCount).toFixed(2)}, system ${((cpu.system * 1000) / mailCount).toFixed(2)})`
+      console.log(
+        `accepted (UV_THREADPOOL_SIZE=${threads ?? "4, the default"}): ${mailCount} in ${seconds.toFixed(2)} s = ${(mailCount / seconds).toFixed(0)} mails/s (target >= 500); listener CPU ${perMail}`
+      )
     }
     const drained = await Effect.runPromise(drain(spools[0]!, path.join(root, "rebound.db")))
     console.log(

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import type * as tls from "node:tls"
@@ -9,8 +8,10 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
+import * as LogLevel from "effect/LogLevel"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from "smtp-server"
@@ -141,6 +142,7 @@ export const make = Effect.fn("SmtpListener.make")(function* (
   const certificate = config.tls === undefined ? undefined : yield* readTls(config.tls)
 
   const clock = yield* Effect.clock
+  const debugEnabled = LogLevel.lessThanEqual(yield* FiberRef.get(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
   const run = yield* FiberSet.makeRuntime<never>()
   const arrivals = yield* PubSub.sliding<SpooledArrival>(1024)
   const observe = <A, E>(effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void) =>
@@ -205,11 +207,7 @@ export const make = Effect.fn("SmtpListener.make")(function* (
     }
     const declared = address.args === false ? undefined : address.args["SIZE"]
     const octets = typeof declared === "string" ? Number(declared) : 0
-    observe(spool.roomFor(octets), (exit) => {
-      const health: SpoolHealth =
-        exit._tag === "Success"
-          ? exit.value
-          : { healthy: false, reason: "Unwritable", message: `the spool probe failed: ${String(exit.cause)}` }
+    const decide = (health: SpoolHealth) => {
       // one line when the spool turns unhealthy and one when it recovers, not one per refused mail
       if (health.healthy !== spoolWasHealthy) {
         spoolWasHealthy = health.healthy
@@ -222,7 +220,16 @@ export const make = Effect.fn("SmtpListener.make")(function* (
       if (health.healthy) return callback()
       stats.deferred++
       callback(unhealthyReply(health))
-    })
+    }
+    const known = spool.knownRoomFor(octets, clock.unsafeCurrentTimeMillis())
+    if (known !== undefined) return decide(known)
+    observe(spool.roomFor(octets), (exit) =>
+      decide(
+        exit._tag === "Success"
+          ? exit.value
+          : { healthy: false, reason: "Unwritable", message: `the spool probe failed: ${String(exit.cause)}` }
+      )
+    )
   }
 
   const onRcptTo: SMTPServerOptions["onRcptTo"] = (address, session, callback) => {
@@ -249,8 +256,11 @@ export const make = Effect.fn("SmtpListener.make")(function* (
     }
   }
 
+  let transactions = 0
   const onData: SMTPServerOptions["onData"] = (stream: SMTPServerDataStream, session, callback) => {
-    const id = randomBytes(6).toString("hex").toUpperCase()
+    const receivedAt = clock.unsafeCurrentTimeMillis()
+    // a queue id as MTAs print them: unique per listener, readable in the 250 reply, Received and the logs
+    const id = `${receivedAt.toString(16)}${(++transactions % 0x100000).toString(16).padStart(5, "0")}`.toUpperCase()
     const envelope = session.envelope
     const sender = envelope.mailFrom === false ? "" : envelope.mailFrom.address
     const recipients = envelope.rcptTo.map((recipient) => recipient.address)
@@ -264,7 +274,7 @@ export const make = Effect.fn("SmtpListener.make")(function* (
       by: hostname,
       id,
       sender,
-      receivedAt: clock.unsafeCurrentTimeMillis()
+      receivedAt
     }
     const delivery = spool.deliver({
       id,
@@ -276,12 +286,14 @@ export const make = Effect.fn("SmtpListener.make")(function* (
       if (exit._tag === "Success") {
         stats.accepted++
         stats.spooledFiles += exit.value.files.length
-        log(PubSub.publish(arrivals, { ...exit.value, sender, recipients }).pipe(Effect.asVoid))
-        log(
-          Effect.logDebug("smtp: mail spooled").pipe(
-            Effect.annotateLogs({ id, client: session.remoteAddress, size: exit.value.size, recipients })
+        arrivals.unsafeOffer({ ...exit.value, sender, recipients })
+        if (debugEnabled) {
+          log(
+            Effect.logDebug("smtp: mail spooled").pipe(
+              Effect.annotateLogs({ id, client: session.remoteAddress, size: exit.value.size, recipients })
+            )
           )
-        )
+        }
         return callback(null, `2.0.0 Ok: queued as ${id}`)
       }
       if (Cause.isInterruptedOnly(exit.cause)) {

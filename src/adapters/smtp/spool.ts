@@ -1,13 +1,15 @@
 /**
  * The listener's spool is a Maildir (cr.yp.to/proto/maildir.html): a mail is written to tmp/, fsynced, renamed into
  * new/, and new/ is fsynced, before the listener answers 250. The processor reads new/ with MaildirMailbox like any
- * other Maildir account. Node's fs/promises is used directly: the data arrives as a Node stream, and fsync of a
- * directory has no counterpart in @effect/platform's FileSystem.
+ * other Maildir account. Node's fs is used directly: the data arrives as a Node stream, and fsync of a directory has
+ * no counterpart in @effect/platform's FileSystem.
  */
 import { randomBytes } from "node:crypto"
+import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
+import { promisify } from "node:util"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -70,6 +72,8 @@ export interface Spool {
   readonly health: Effect.Effect<SpoolHealth>
   /** a healthy spool with room for `octets` more (the SIZE parameter of MAIL FROM), or why not */
   readonly roomFor: (octets: number) => Effect.Effect<SpoolHealth>
+  /** `roomFor` without I/O: the verdict of a probe still trusted at `now`, or undefined when one is due */
+  readonly knownRoomFor: (octets: number, now: number) => SpoolHealth | undefined
   /** writes the mail durably; when this succeeds, the files are in new/ and new/ is synced */
   readonly deliver: (input: SpoolInput) => Effect.Effect<SpooledMail, SpoolError>
 }
@@ -88,20 +92,52 @@ class TooLarge {
   constructor(readonly size: number) {}
 }
 
-const writeAll = async (handle: fsp.FileHandle, bytes: Uint8Array) => {
+// File descriptors through the callback API: fs/promises wraps each in a FileHandle object, which costs more CPU
+// per mail than the writes themselves at a few hundred mails per second.
+const openFile = promisify(fs.open)
+const closeFile = promisify(fs.close)
+const fdatasync = promisify(fs.fdatasync)
+const fsync = promisify(fs.fsync)
+// the promisified fs.write and fs.writev resolve to { bytesWritten, ... } (their util.promisify.custom)
+const writeBytes = promisify(fs.write) as (
+  fd: number,
+  buffer: Uint8Array,
+  offset: number,
+  length: number
+) => Promise<{ readonly bytesWritten: number }>
+const writeVector = promisify(fs.writev) as (
+  fd: number,
+  buffers: ReadonlyArray<Uint8Array>
+) => Promise<{ readonly bytesWritten: number }>
+
+const writeAll = async (fd: number, bytes: Uint8Array) => {
   let offset = 0
-  while (offset < bytes.length) {
-    const { bytesWritten } = await handle.write(bytes, offset, bytes.length - offset)
-    offset += bytesWritten
-  }
+  while (offset < bytes.length) offset += (await writeBytes(fd, bytes, offset, bytes.length - offset)).bytesWritten
 }
 
-/** Streams `data` after `prefix` into a new file; returns the size of the data. */
+const writevAll = async (fd: number, buffers: ReadonlyArray<Uint8Array>) => {
+  const total = buffers.reduce((sum, buffer) => sum + buffer.length, 0)
+  const { bytesWritten } = await writeVector(fd, buffers)
+  if (bytesWritten < total) await writeAll(fd, Buffer.concat(buffers).subarray(bytesWritten))
+}
+
+/** Data kept in memory before the file is written: most bounces fit, and then cost one open, one writev. */
+const bufferLimit = 256 * 1024
+const bufferChunks = 256
+
+/** Writes `prefix` and `data` into a new file and syncs it; returns the size of the data. */
 const receive = async (file: string, prefix: Uint8Array, data: AsyncIterable<Uint8Array>, maxSize: number) => {
-  const handle = await fsp.open(file, "wx", 0o640)
+  let fd: number | undefined
+  let pending: Array<Uint8Array> = [prefix]
+  let pendingSize = prefix.length
+  const flush = async () => {
+    fd ??= await openFile(file, "wx", 0o640)
+    await writevAll(fd, pending)
+    pending = []
+    pendingSize = 0
+  }
   let size = 0
   try {
-    await writeAll(handle, prefix)
     const iterator = data[Symbol.asyncIterator]()
     for (;;) {
       let next: IteratorResult<Uint8Array>
@@ -113,69 +149,38 @@ const receive = async (file: string, prefix: Uint8Array, data: AsyncIterable<Uin
       if (next.done) break
       size += next.value.length
       // Read an oversized mail to its end (the client only listens for a reply after the final dot), but keep none.
-      if (size <= maxSize) await writeAll(handle, next.value)
+      if (size > maxSize) continue
+      pending.push(next.value)
+      pendingSize += next.value.length
+      if (pendingSize >= bufferLimit || pending.length >= bufferChunks) await flush()
     }
     if (size > maxSize) throw new TooLarge(size)
-    await handle.datasync()
+    await flush()
+    await fdatasync(fd!)
   } finally {
-    await handle.close()
+    if (fd !== undefined) await closeFile(fd)
   }
   return size
 }
 
 /** Writes `prefix` and the data part of `source` (from `offset`) into a new file. */
 const copyWithPrefix = async (source: string, offset: number, file: string, prefix: Uint8Array) => {
-  const handle = await fsp.open(file, "wx", 0o640)
+  const fd = await openFile(file, "wx", 0o640)
   try {
-    await writeAll(handle, prefix)
-    const input = await fsp.open(source, "r")
-    try {
-      for await (const chunk of input.createReadStream({ start: offset, autoClose: false })) {
-        await writeAll(handle, chunk as Buffer)
-      }
-    } finally {
-      await input.close()
-    }
-    await handle.datasync()
+    await writeAll(fd, prefix)
+    for await (const chunk of fs.createReadStream(source, { start: offset })) await writeAll(fd, chunk as Buffer)
+    await fdatasync(fd)
   } finally {
-    await handle.close()
+    await closeFile(fd)
   }
 }
 
 const syncDirectory = async (dir: string) => {
-  const handle = await fsp.open(dir, "r")
+  const fd = await openFile(dir, "r")
   try {
-    await handle.sync()
+    await fsync(fd)
   } finally {
-    await handle.close()
-  }
-}
-
-/**
- * fsync of new/ with group commit: callers that arrive while a sync runs share the next one, which starts when the
- * running one ends and covers every rename done before it started.
- */
-const makeDirectorySync = (dir: string) => {
-  let running: Promise<void> | undefined
-  let queued: Promise<void> | undefined
-  const start = (): Promise<void> => {
-    const sync = syncDirectory(dir).finally(() => {
-      if (running === sync) running = undefined
-    })
-    running = sync
-    return sync
-  }
-  return (): Promise<void> => {
-    if (running === undefined) return start()
-    if (queued === undefined) {
-      queued = running
-        .catch(() => undefined)
-        .then(() => {
-          queued = undefined
-          return start()
-        })
-    }
-    return queued
+    await closeFile(fd)
   }
 }
 
@@ -189,7 +194,9 @@ export const makeSpool = Effect.fn("SmtpSpool.make")(function* (options: SpoolOp
   const fresh = path.join(dir, "new")
   const host = maildirHost(options.hostname ?? os.hostname())
   const healthMillis = Duration.toMillis(Duration.decode(options.healthInterval ?? Duration.seconds(1)))
-  const syncNew = makeDirectorySync(fresh)
+  // One directory fsync per mail, in parallel: ext4 joins concurrent fsyncs into one journal commit, and a
+  // serialised group commit here measured slower with 20 parallel clients
+  const syncNew = () => syncDirectory(fresh)
 
   yield* Effect.tryPromise({
     try: async () => {
@@ -210,10 +217,12 @@ export const makeSpool = Effect.fn("SmtpSpool.make")(function* (options: SpoolOp
   })
 
   let sequence = 0
+  // Maildir unique names: time, pid, a per-process counter, and randomness drawn once per process
+  const random = randomBytes(4).toString("hex")
   const uniqueName = (now: number) => {
     const seconds = Math.floor(now / 1000)
     const micros = (now % 1000) * 1000
-    return `${seconds}.M${micros}P${process.pid}Q${++sequence}R${randomBytes(4).toString("hex")}.${host}`
+    return `${seconds}.M${micros}P${process.pid}Q${++sequence}R${random}.${host}`
   }
 
   const probe = async (): Promise<SpoolHealth> => {
@@ -239,89 +248,83 @@ export const makeSpool = Effect.fn("SmtpSpool.make")(function* (options: SpoolOp
   }
 
   let last: { readonly at: number; readonly health: SpoolHealth } | undefined
+  const recent = (now: number) => (last !== undefined && now - last.at < healthMillis ? last.health : undefined)
   const health = Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
-    if (last !== undefined && now - last.at < healthMillis) return last.health
+    const known = recent(now)
+    if (known !== undefined) return known
     const result = yield* Effect.promise(probe)
     last = { at: now, health: result }
     return result
   })
 
-  const markUnhealthy = (reason: "Unwritable" | "Full", message: string) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.sync(() => {
-        last = { at: now, health: { healthy: false, reason, message } }
-      })
-    )
+  const withRoom = (current: SpoolHealth, octets: number): SpoolHealth =>
+    !current.healthy || current.freeBytes - octets >= options.minFreeSpace
+      ? current
+      : {
+          healthy: false,
+          reason: "Full",
+          message: `no room for ${octets} octets: ${current.freeBytes} free, minFreeSpace ${options.minFreeSpace}`
+        }
 
-  const roomFor = (octets: number) =>
-    Effect.map(health, (current): SpoolHealth =>
-      !current.healthy || current.freeBytes - octets >= options.minFreeSpace
-        ? current
-        : {
-            healthy: false,
-            reason: "Full",
-            message: `no room for ${octets} octets: ${current.freeBytes} free, minFreeSpace ${options.minFreeSpace}`
-          }
-    )
+  const roomFor = (octets: number) => Effect.map(health, (current) => withRoom(current, octets))
+
+  const knownRoomFor = (octets: number, now: number) => {
+    const known = recent(now)
+    return known === undefined ? undefined : withRoom(known, octets)
+  }
+
+  const failure = (cause: unknown, maxSize: number, now: number): SpoolError => {
+    if (cause instanceof TooLarge) {
+      return new SpoolError({
+        reason: "Oversized",
+        message: `the mail has ${cause.size} octets, more than the limit of ${maxSize}`
+      })
+    }
+    if (cause instanceof SourceFailed) {
+      return new SpoolError({
+        reason: "Aborted",
+        message: `the data ended early: ${String(cause.cause)}`,
+        cause: cause.cause
+      })
+    }
+    const reason = reasonOf(cause)
+    const message = `cannot write to the spool ${dir}: ${String(cause)}`
+    last = { at: now, health: { healthy: false, reason, message } }
+    return new SpoolError({ reason, message, cause })
+  }
+
+  /** The whole delivery in one promise: at a few hundred mails per second, each Effect step per mail shows. */
+  const write = async (input: SpoolInput, now: number): Promise<SpooledMail> => {
+    const names = input.prefixes.map(() => uniqueName(now))
+    const prefixes = input.prefixes.map((prefix) => Buffer.from(prefix, "utf8"))
+    const temporary = names.map((name) => path.join(tmp, name))
+    const delivered: Array<string> = []
+    try {
+      const size = await receive(temporary[0]!, prefixes[0]!, input.data, input.maxSize)
+      for (let i = 1; i < names.length; i++) {
+        await copyWithPrefix(temporary[0]!, prefixes[0]!.length, temporary[i]!, prefixes[i]!)
+      }
+      for (let i = 0; i < names.length; i++) {
+        const final = `${names[i]},S=${prefixes[i]!.length + size}`
+        await fsp.rename(temporary[i]!, path.join(fresh, final))
+        delivered.push(final)
+      }
+      await syncNew()
+      return { id: input.id, files: delivered, size }
+    } catch (cause) {
+      for (const file of temporary) await fsp.unlink(file).catch(() => undefined)
+      // A mail is acknowledged whole or not at all: the client retries, so copies already in new/ go.
+      for (const name of delivered) await fsp.unlink(path.join(fresh, name)).catch(() => undefined)
+      throw failure(cause, input.maxSize, now)
+    }
+  }
 
   const deliver = (input: SpoolInput) =>
-    Effect.gen(function* () {
-      const now = yield* Clock.currentTimeMillis
-      const names = input.prefixes.map(() => uniqueName(now))
-      const prefixes = input.prefixes.map((prefix) => Buffer.from(prefix, "utf8"))
-      const temporary = names.map((name) => path.join(tmp, name))
-      const delivered: Array<string> = []
-      const result = yield* Effect.tryPromise({
-        try: async () => {
-          const size = await receive(temporary[0]!, prefixes[0]!, input.data, input.maxSize)
-          for (let i = 1; i < names.length; i++) {
-            await copyWithPrefix(temporary[0]!, prefixes[0]!.length, temporary[i]!, prefixes[i]!)
-          }
-          for (let i = 0; i < names.length; i++) {
-            const final = `${names[i]},S=${prefixes[i]!.length + size}`
-            await fsp.rename(temporary[i]!, path.join(fresh, final))
-            delivered.push(final)
-          }
-          await syncNew()
-          return { id: input.id, files: delivered, size }
-        },
-        catch: (cause) => cause
-      }).pipe(
-        Effect.onInterrupt(() =>
-          Effect.promise(async () => {
-            for (const file of temporary) await fsp.unlink(file).catch(() => undefined)
-          })
-        ),
-        Effect.tapError(() =>
-          Effect.promise(async () => {
-            for (const file of temporary) await fsp.unlink(file).catch(() => undefined)
-            // A mail is acknowledged whole or not at all: the client retries, so copies already in new/ go.
-            for (const name of delivered) await fsp.unlink(path.join(fresh, name)).catch(() => undefined)
-          })
-        ),
-        Effect.catchAll((cause) => {
-          if (cause instanceof TooLarge) {
-            return new SpoolError({
-              reason: "Oversized",
-              message: `the mail has ${cause.size} octets, more than the limit of ${input.maxSize}`
-            })
-          }
-          if (cause instanceof SourceFailed) {
-            return new SpoolError({
-              reason: "Aborted",
-              message: `the data ended early: ${String(cause.cause)}`,
-              cause: cause.cause
-            })
-          }
-          const reason = reasonOf(cause)
-          const message = `cannot write to the spool ${dir}: ${String(cause)}`
-          return Effect.zipRight(markUnhealthy(reason, message), new SpoolError({ reason, message, cause }))
-        })
-      )
-      return result
-    }).pipe(Effect.withSpan("SmtpSpool.deliver", { attributes: { id: input.id } }))
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.tryPromise({ try: () => write(input, now), catch: (error) => error as SpoolError })
+    )
 
-  const spool: Spool = { dir, health, roomFor, deliver }
+  const spool: Spool = { dir, health, roomFor, knownRoomFor, deliver }
   return spool
 })
