@@ -24,9 +24,11 @@ import { classifyBytes } from "../../../src/app/classify.js"
 import { encodeVerp, makeTokenVerifier, type SigningKey } from "../../../src/domain/codec.js"
 import { postfixDsn } from "../../support/mails.js"
 import { makeCertificate } from "../../support/pop3-server.js"
+import { drainSpool } from "./drain-spool.js"
 import { sendMail, SmtpTestClient } from "./smtp-client.js"
 
-const key: SigningKey = { id: "k1", secret: Redacted.make("a-secret-of-at-least-16-chars") }
+const keySecret = "a-secret-of-at-least-16-chars"
+const key: SigningKey = { id: "k1", secret: Redacted.make(keySecret) }
 const otherKey: SigningKey = { id: "k1", secret: Redacted.make("another-secret-of-16-chars") }
 const ids = { instance: "rebound", deliveryId: "d-42", recipientId: "r-7" }
 const verp = encodeVerp(ids, key, { localPart: "bounce", domain: "bounce.test" })
@@ -525,7 +527,7 @@ describe("SmtpListener", () => {
   )
 
   it.live(
-    "a listener killed with SIGKILL right after its 250 leaves the whole mail in new/",
+    "a listener killed with SIGKILL right after its 250 leaves the whole mail in new/, and it is applied afterwards",
     () =>
       live(
         Effect.gen(function* () {
@@ -574,6 +576,17 @@ describe("SmtpListener", () => {
           const report = classifyBytes(read(spool, names[0]!), { verifier: makeTokenVerifier([key]) })
           assert.strictEqual(report.records[0]?.recipient, "gone@example.net")
           assert.isTrue(report.records[0]?.correlation.verified)
+
+          // after the crash, the processor applies it like any other mail of the spool
+          const drained = yield* promise(() =>
+            drainSpool(spool, { keys: [{ id: key.id, secret: keySecret }] }, ["gone@example.net"])
+          )
+          assert.strictEqual(drained.applied, 1)
+          assert.deepStrictEqual(files(spool, "new"), [])
+          const events = drained.events.get("gone@example.net")!
+          assert.strictEqual(events.length, 1)
+          assert.strictEqual(events[0]!.correlationSource, "signed")
+          assert.strictEqual(events[0]!.correlationDeliveryId, ids.deliveryId)
         })
       ),
     60_000

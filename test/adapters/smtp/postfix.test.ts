@@ -31,11 +31,13 @@ import {
 } from "../../support/postfix.js"
 import { makeCertificate, opensslAvailable, type TestCertificate } from "../../support/pop3-server.js"
 import { skipWithout } from "../../support/services.js"
+import { drainSpool } from "./drain-spool.js"
 import { SmtpTestClient } from "./smtp-client.js"
 
 const skip = skipWithout(postfixAvailable && opensslAvailable, "Postfix (run as root) and openssl", postfixInstall)
 
-const key: SigningKey = { id: "k1", secret: Redacted.make("postfix-interop-secret-0123") }
+const secret = "postfix-interop-secret-0123"
+const key: SigningKey = { id: "k1", secret: Redacted.make(secret) }
 const bounceDomain = "bounce.rebound.test"
 const localDomain = "local.rebound.test"
 
@@ -171,7 +173,7 @@ const sendThroughPostfix = async (index: number, recipient: string) => {
 
 describe.skipIf(skip)("SmtpListener behind a real Postfix", () => {
   it.live(
-    "every bounce Postfix makes is spooled, decodes to its recipient, status and reason, and correlates",
+    "every bounce Postfix makes is spooled, decodes to its recipient, status and reason, correlates, and is applied",
     () =>
       Effect.gen(function* () {
         const sent = yield* Effect.promise(() =>
@@ -245,6 +247,25 @@ describe.skipIf(skip)("SmtpListener behind a real Postfix", () => {
           postfix.log(),
           /to=<victim@elsewhere\.test>.*said: 550 5\.7\.1 <victim@elsewhere\.test>: Relay access denied/
         )
+
+        // the processor takes the spool as an "smtp" account: every bounce applied, correlated by its signature
+        const drained = yield* Effect.promise(() =>
+          drainSpool(
+            spool,
+            { keys: [{ id: key.id, secret }] },
+            cases.map((testCase) => testCase.recipient)
+          )
+        )
+        assert.strictEqual(drained.applied, cases.length)
+        assert.deepStrictEqual(newFiles(), [])
+        for (const [index, testCase] of cases.entries()) {
+          const events = drained.events.get(testCase.recipient)!
+          assert.strictEqual(events.length, 1, testCase.recipient)
+          assert.strictEqual(events[0]!.correlationSource, "signed")
+          assert.strictEqual(events[0]!.correlationDeliveryId, `d-${index}`)
+          assert.strictEqual(events[0]!.reason, testCase.reason)
+          assert.strictEqual(events[0]!.type, testCase.type)
+        }
       }),
     120_000
   )
