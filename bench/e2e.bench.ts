@@ -7,7 +7,8 @@
  * BENCH_E2E_MAILS changes the first size (default 10,000); BENCH_LARGE=1 adds the 100,000-mail run;
  * BENCH_E2E_NODE_ARGS passes node options to rebound (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof");
  * BENCH_E2E_MAIN runs another entry point instead of bin/rebound.js (e.g. a compiled dist/src/app/main.js);
- * BENCH_E2E_OUTPUT=FILE keeps rebound's standard output and error in FILE.
+ * BENCH_E2E_OUTPUT=FILE keeps rebound's standard output and error in FILE; BENCH_E2E_SESSION=N sets the account's
+ * maxMailsPerSession (default: the account's default, 200).
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as Effect from "effect/Effect"
@@ -36,6 +37,8 @@ const targetRate = 1_000
 const targetRss = 200 * 1024 * 1024
 const mailBytes = 6 * 1024
 const bin = path.resolve(process.env["BENCH_E2E_MAIN"] ?? path.join(import.meta.dirname, "../bin/rebound.js"))
+const sessionMails =
+  process.env["BENCH_E2E_SESSION"] === undefined ? undefined : Number(process.env["BENCH_E2E_SESSION"])
 const nodeArgs = (process.env["BENCH_E2E_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !== "")
 
 /** What the receiving side answered, with the share of bounces that carry it. */
@@ -252,7 +255,8 @@ const benchOne = async (server: Dovecot, mails: number) => {
             port: server.port,
             tls: "starttls",
             caFile: server.certificate.certFile,
-            auth: { mechanism: "user", username: user, password: server.password(user) }
+            auth: { mechanism: "user", username: user, password: server.password(user) },
+            ...(sessionMails === undefined ? {} : { maxMailsPerSession: sessionMails })
           }
         ],
         signing: { keys: [{ id: key.id, secret: Redacted.value(key.secret) }], domain: messageIdDomain },
