@@ -114,6 +114,9 @@ export const coreLayer = (config: AppConfig) =>
 export const layerConfig = (file?: string) =>
   Layer.unwrapEffect(Effect.map(loadConfig(file), ({ config }) => coreLayer(config)))
 
+/** The logger of the command line before a configuration is read: logfmt on standard error. */
+export const startupLogger = Logger.withConsoleError(Logger.logfmtLogger)
+
 const levels = {
   trace: LogLevel.Trace,
   debug: LogLevel.Debug,
@@ -128,9 +131,14 @@ export const loggerLayer = (config: AppConfig) => {
   const format = config.log.format === "auto" ? (process.stderr.isTTY ? "logfmt" : "json") : config.log.format
   const logger =
     format === "json" ? Logger.jsonLogger : format === "pretty" ? Logger.prettyLoggerDefault : Logger.logfmtLogger
+  const configured = Logger.withConsoleError(logger)
   return Layer.merge(
     // logs go to standard error: standard output is for command output (classify, reports)
-    Logger.replace(Logger.defaultLogger, Logger.withConsoleError(logger)),
+    Layer.merge(
+      Logger.replace(Logger.defaultLogger, configured),
+      // main.ts installs startupLogger until the configuration is read: the configured logger takes its place
+      Logger.replace(startupLogger, configured)
+    ),
     Logger.minimumLogLevel(levels[config.log.level])
   )
 }

@@ -2,6 +2,7 @@ import { Command, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Effect, Logger } from "effect"
 import { createRequire } from "node:module"
+import { startupLogger } from "./app.js"
 import { rebound } from "./cli.js"
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string }
@@ -13,6 +14,6 @@ cli(process.argv).pipe(
   Effect.catchIf(ValidationError.isValidationError, () => Effect.sync(() => void (process.exitCode = 1))),
   Effect.provide(NodeContext.layer),
   // until a command installs the configured logger: logs and errors go to stderr, never into command output
-  Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))),
+  Effect.provide(Logger.replace(Logger.defaultLogger, startupLogger)),
   NodeRuntime.runMain({ disablePrettyLogger: true })
 )
