@@ -58,6 +58,8 @@ export type Reply =
   | { readonly _tag: "WriteAndClose"; readonly data: string | Uint8Array }
   /** never answer */
   | { readonly _tag: "Hang" }
+  /** write the parts one by one, pausing between them (a line split across network reads) */
+  | { readonly _tag: "Trickle"; readonly parts: ReadonlyArray<string>; readonly pauseMillis: number }
 
 export interface CommandContext {
   readonly keyword: string
@@ -177,7 +179,9 @@ export class TestPop3Server {
     const perform = (reply: Reply) => {
       if (typeof reply === "string" || reply instanceof Uint8Array) write(reply)
       else if (reply._tag === "Hang") hung = true
-      else {
+      else if (reply._tag === "Trickle") {
+        reply.parts.forEach((part, index) => setTimeout(() => write(part), index * reply.pauseMillis))
+      } else {
         write(reply.data)
         socket.end()
         setTimeout(() => socket.destroy(), 50)

@@ -88,6 +88,9 @@ export class Pop3Connection {
   private socket: net.Socket
   private readonly queue: Array<Buffer> = []
   private queued = 0
+  /** Chunks received, and chunks a waiter has already been told about: a partial line must wait for new bytes. */
+  private arrivals = 0
+  private announced = 0
   private paused = false
   private ended = false
   private failure: MailboxError | undefined
@@ -96,6 +99,7 @@ export class Pop3Connection {
   private readonly onData = (chunk: Buffer) => {
     this.queue.push(chunk)
     this.queued += chunk.length
+    this.arrivals++
     if (this.queued > highWaterMark && !this.paused) {
       this.paused = true
       this.socket.pause()
@@ -245,10 +249,16 @@ export class Pop3Connection {
     this.queued += rest.length
   }
 
-  /** Waits until some data is buffered, at most the command timeout. */
+  /**
+   * Waits until bytes arrive that the caller has not seen yet, at most the command timeout. Returning on bytes already
+   * buffered would spin when a reply line spans two TLS records.
+   */
   readonly waitForData = (what: string): Effect.Effect<void, MailboxError> =>
     Effect.suspend(() => {
-      if (this.queue.length > 0) return Effect.void
+      if (this.arrivals !== this.announced) {
+        this.announced = this.arrivals
+        return Effect.void
+      }
       if (this.failure !== undefined) return Effect.fail(this.failure)
       if (this.ended) {
         return Effect.fail(
@@ -268,6 +278,7 @@ export class Pop3Connection {
         }, this.timeoutMillis)
         this.wake = () => {
           clearTimeout(timer)
+          this.announced = this.arrivals
           resume(Effect.void)
         }
         return Effect.sync(() => {

@@ -286,6 +286,32 @@ describe("Pop3Mailbox against the in-process server", () => {
     })
   )
 
+  it.live("waiting for the rest of a reply line split across reads sleeps instead of spinning", () =>
+    Effect.gen(function* () {
+      const pauseMillis = 600
+      const { result } = yield* withSession(
+        {
+          mails: mails(2),
+          onCommand: ({ keyword }) =>
+            keyword === "STAT" ? { _tag: "Trickle", parts: ["+OK 2 ", "345\r\n"], pauseMillis } : undefined
+        },
+        (session) =>
+          Effect.gen(function* () {
+            const before = process.cpuUsage()
+            const stat = yield* session.stat
+            const used = process.cpuUsage(before)
+            return { stat, cpuMillis: (used.user + used.system) / 1000 }
+          })
+      )
+      assert.isTrue(Exit.isSuccess(result))
+      if (Exit.isSuccess(result)) {
+        assert.deepStrictEqual(result.value.stat, { count: 2, size: 345 })
+        // a spinning wait burns the whole pause in CPU time; a sleeping one a few milliseconds
+        assert.isBelow(result.value.cpuMillis, pauseMillis / 3)
+      }
+    })
+  )
+
   it.live("response codes at login become typed errors; a wrong password is Auth and not retryable", () =>
     Effect.gen(function* () {
       const inUse = yield* withSession(
