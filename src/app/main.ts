@@ -1,13 +1,11 @@
 import { Command, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Effect, Logger } from "effect"
-import { createRequire } from "node:module"
 import { startupLogger } from "./app.js"
 import { rebound } from "./cli.js"
+import { packageVersion } from "./http/package-version.js"
 
-const { version } = createRequire(import.meta.url)("../../package.json") as { version: string }
-
-const cli = Command.run(rebound, { name: "rebound", version })
+const cli = Command.run(rebound, { name: "rebound", version: packageVersion() })
 
 cli(process.argv).pipe(
   // @effect/cli has already printed what is wrong with the command line

@@ -191,19 +191,42 @@ const mac = (key: SigningKey, purpose: Purpose, payload: Uint8Array): Uint8Array
     .digest()
     .subarray(0, macLength)
 
+/** A rejection before it becomes a TokenRejected: the verifier sees one per address it tries, so no stack trace. */
+interface Rejection {
+  readonly _tag: "Rejection"
+  readonly reason: TokenRejection
+  readonly message: string
+  readonly read: { readonly keyId: string; readonly ids: SignedIds } | undefined
+}
+
+type Checked = VerifiedToken | Rejection
+
 const reject = (
   reason: TokenRejection,
   message: string,
   read?: { readonly keyId: string; readonly ids: SignedIds }
-): Either.Either<VerifiedToken, TokenRejected> =>
-  Either.left(new TokenRejected({ reason, message, keyId: read?.keyId ?? null, claimed: read?.ids ?? null }))
+): Rejection => ({ _tag: "Rejection", reason, message, read })
+
+const isRejection = (checked: Checked): checked is Rejection => "_tag" in checked && checked._tag === "Rejection"
+
+const toEither = (checked: Checked): Either.Either<VerifiedToken, TokenRejected> =>
+  isRejection(checked)
+    ? Either.left(
+        new TokenRejected({
+          reason: checked.reason,
+          message: checked.message,
+          keyId: checked.read?.keyId ?? null,
+          claimed: checked.read?.ids ?? null
+        })
+      )
+    : Either.right(checked)
 
 const verify = (
   purpose: Purpose,
   payloadBytes: Uint8Array,
   macBytes: Uint8Array,
   keys: ReadonlyArray<SigningKey>
-): Either.Either<VerifiedToken, TokenRejected> => {
+): Checked => {
   const read = decodePayload(payloadBytes)
   if (read === undefined) return reject("malformed", "the token's payload cannot be read")
   const key = keys.find((candidate) => candidate.id === read.keyId)
@@ -212,7 +235,7 @@ const verify = (
   if (macBytes.length !== expected.length || !timingSafeEqual(macBytes, expected)) {
     return reject("bad-signature", "the token's MAC does not verify", read)
   }
-  return Either.right({ ids: read.ids, keyId: read.keyId, verified: true })
+  return { ids: read.ids, keyId: read.keyId, verified: true }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -238,7 +261,13 @@ export const decodeMessageId = (
   value: string,
   keys: ReadonlyArray<SigningKey>,
   options: { readonly domain?: string } = {}
-): Either.Either<VerifiedToken, TokenRejected> => {
+): Either.Either<VerifiedToken, TokenRejected> => toEither(checkMessageId(value, keys, options))
+
+const checkMessageId = (
+  value: string,
+  keys: ReadonlyArray<SigningKey>,
+  options: { readonly domain?: string }
+): Checked => {
   const trimmed = value.trim().replace(/^<(.*)>$/s, "$1")
   const at = trimmed.lastIndexOf("@")
   const local = at < 0 ? trimmed : trimmed.slice(0, at)
@@ -281,7 +310,13 @@ export const decodeVerp = (
   address: string,
   keys: ReadonlyArray<SigningKey>,
   options: { readonly localPart: string; readonly domain?: string }
-): Either.Either<VerifiedToken, TokenRejected> => {
+): Either.Either<VerifiedToken, TokenRejected> => toEither(checkVerp(address, keys, options))
+
+const checkVerp = (
+  address: string,
+  keys: ReadonlyArray<SigningKey>,
+  options: { readonly localPart: string; readonly domain?: string }
+): Checked => {
   const bare = /<([^<>]*)>\s*$/.exec(address)?.[1] ?? address.trim()
   const at = bare.lastIndexOf("@")
   if (at < 0) return reject("not-a-token", "not an address")
@@ -316,11 +351,10 @@ export const makeTokenVerifier = (
   options: { readonly verpLocalPart?: string; readonly domain?: string } = {}
 ): TokenVerifier => {
   const domain = options.domain === undefined ? {} : { domain: options.domain }
-  const verified = (result: Either.Either<VerifiedToken, TokenRejected>): SignedIds | null =>
-    Either.isRight(result) ? result.right.ids : null
+  const verified = (checked: Checked): SignedIds | null => (isRejection(checked) ? null : checked.ids)
   return {
-    messageId: (value) => verified(decodeMessageId(value, keys, domain)),
-    verp: (address) => verified(decodeVerp(address, keys, { localPart: options.verpLocalPart ?? "bounce", ...domain }))
+    messageId: (value) => verified(checkMessageId(value, keys, domain)),
+    verp: (address) => verified(checkVerp(address, keys, { localPart: options.verpLocalPart ?? "bounce", ...domain }))
   }
 }
 
