@@ -3,6 +3,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import { StoreError } from "./errors.js"
 import { webhookOutbox } from "./migrations-outbox.js"
+import { smtpWork } from "./migrations-smtp-work.js"
 
 const initial = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
@@ -156,7 +157,8 @@ const initial = Effect.gen(function* () {
 /** The schema, one migration per change; never edit a published migration, add the next one. */
 export const migrations = Migrator.fromRecord({
   "1_initial": initial,
-  "2_webhook_outbox": webhookOutbox
+  "2_webhook_outbox": webhookOutbox,
+  "3_smtp_work": smtpWork
 })
 
 /** Brings the database up to the latest migration (PostgreSQL serialises concurrent runs with a table lock). */
