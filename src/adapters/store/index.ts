@@ -12,6 +12,7 @@ export { quarantinePolicyConfig, storeSettingsConfig } from "./config.js"
 export { DeliveryLog } from "./delivery-log.js"
 export { DomainStats, type DomainTotals } from "./domain-stats.js"
 export { StoreError } from "./errors.js"
+export { AccountLeases, type Lease, type LeaseAttempt } from "./leases.js"
 export { MailLedger } from "./mail-ledger.js"
 export { migrate, migrations } from "./migrations.js"
 export * from "./model.js"
@@ -35,9 +36,17 @@ export {
   type StoreServices,
   StoreSettings
 } from "./store.js"
+export {
+  SmtpWorkQueue,
+  type SmtpEnvelope,
+  type SmtpWorkCounts,
+  type SmtpWorkInput,
+  type SmtpWorkItem
+} from "./work-queue.js"
 export * as Memory from "./memory.js"
 export * as Postgres from "./postgres.js"
 export * as Sqlite from "./sqlite.js"
+export * as WorkQueue from "./work-queue.js"
 
 /** The store chosen by STORE_BACKEND: "sqlite" (the default, ./data/rebound.db) or "postgres". */
 export const layerConfig: Layer.Layer<StoreServices, StoreError | ConfigError.ConfigError> = Layer.unwrapEffect(
