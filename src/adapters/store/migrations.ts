@@ -2,6 +2,7 @@ import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import { StoreError } from "./errors.js"
+import { leases } from "./migrations-leases.js"
 import { webhookOutbox } from "./migrations-outbox.js"
 import { smtpWork } from "./migrations-smtp-work.js"
 
@@ -158,7 +159,8 @@ const initial = Effect.gen(function* () {
 export const migrations = Migrator.fromRecord({
   "1_initial": initial,
   "2_webhook_outbox": webhookOutbox,
-  "3_smtp_work": smtpWork
+  "3_smtp_work": smtpWork,
+  "4_leases": leases
 })
 
 /** Brings the database up to the latest migration (PostgreSQL serialises concurrent runs with a table lock). */

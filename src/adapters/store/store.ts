@@ -33,6 +33,8 @@ import { DeliveryLog } from "./delivery-log.js"
 import * as DomainStatsRepo from "./domain-stats.js"
 import { DomainStats } from "./domain-stats.js"
 import { databaseError, StoreError } from "./errors.js"
+import * as LeasesRepo from "./leases.js"
+import type { AccountLeases } from "./leases.js"
 import * as MailLedgerRepo from "./mail-ledger.js"
 import { MailLedger } from "./mail-ledger.js"
 import { migrate } from "./migrations.js"
@@ -768,15 +770,15 @@ export const layerRepositories = Layer.mergeAll(
 export type Repositories =
   MailLedger | RawArchive | BounceEvents | SentMessages | DeliveryLog | AddressStates | DomainStats | QualificationLog
 
-/** What a store layer provides: the store, each repository, and the SQL client under them. */
-export type StoreServices = Store | Repositories | SqlClient.SqlClient
+/** What a store layer provides: the store, each repository, the leases, and the SQL client under them. */
+export type StoreServices = Store | Repositories | AccountLeases | SqlClient.SqlClient
 
 /** The store and its repositories over an `SqlClient`, after running the migrations. */
 export const layerFromClient = (
   settings: Partial<StoreSettings> = {}
-): Layer.Layer<Store | Repositories | SqlClient.SqlClient, StoreError, SqlClient.SqlClient> =>
+): Layer.Layer<StoreServices, StoreError, SqlClient.SqlClient> =>
   Layer.effect(Store, make(settings)).pipe(
-    Layer.provideMerge(layerRepositories),
+    Layer.provideMerge(Layer.merge(layerRepositories, LeasesRepo.layer)),
     Layer.provideMerge(Layer.effectDiscard(migrate)),
     Layer.provideMerge(Layer.service(SqlClient.SqlClient))
   )
