@@ -1,0 +1,158 @@
+/**
+ * Crash: a real Dovecot holds 5,000 bounces; `rebound run` and `rebound once` (alternately) are killed with SIGKILL
+ * at ten random moments (seeded, printed; REBOUND_FAULT_SEED replays a run) and started again, then `rebound once`
+ * finishes. The store must equal that of one run without faults over the same mails, and the mailbox must be empty.
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Redacted from "effect/Redacted"
+import { type Dovecot, dovecotAvailable, dovecotInstall, startDovecot } from "../support/dovecot.js"
+import { skipWithout } from "../support/services.js"
+import {
+  backlogMail,
+  dumpStore,
+  faultSeed,
+  ledgerCount,
+  messageIdDomain,
+  type ReboundProcess,
+  seededRandom,
+  signingKey,
+  sleep,
+  spawnRebound,
+  waitFor,
+  writeConfig
+} from "./harness.js"
+
+const skip = skipWithout(dovecotAvailable, "Dovecot with its POP3 server", dovecotInstall)
+
+const mails = 5_000
+const kills = 10
+/** The line each command writes as it begins to work through the mailbox. */
+const workingLine = { once: /mails, \d+ mails\/s/, run: /polling every/ }
+
+const configFor = (server: Dovecot, user: string, dir: string) =>
+  writeConfig(dir, {
+    store: { type: "sqlite", path: path.join(dir, "rebound.db") },
+    accounts: [
+      {
+        type: "pop3",
+        name: "dovecot",
+        host: "127.0.0.1",
+        port: server.port,
+        tls: "starttls",
+        caFile: server.certificate.certFile,
+        auth: { mechanism: "user", username: user, password: server.password(user) },
+        pollSeconds: 1,
+        commandTimeout: 20
+      }
+    ],
+    signing: { keys: [{ id: signingKey.id, secret: Redacted.value(signingKey.secret) }], domain: messageIdDomain },
+    http: null,
+    log: { level: "info", format: "json" }
+  })
+
+/** Runs `rebound once` until it exits 0 (a login right after a kill may find Dovecot's session lock still held). */
+const finish = async (dir: string, configFile: string): Promise<ReboundProcess> => {
+  for (let attempt = 1; ; attempt++) {
+    const run = spawnRebound(["once", "--config", configFile], dir)
+    const { code } = await run.exit
+    if (code === 0) return run
+    if (attempt === 5) throw new Error(`rebound once failed ${attempt} times:\n${run.output()}`)
+    await sleep(1000)
+  }
+}
+
+describe.skipIf(skip)("SIGKILL at random moments", () => {
+  let server: Dovecot
+  const dirs: Array<string> = []
+  const tempDir = () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rebound-crash-"))
+    dirs.push(dir)
+    return dir
+  }
+
+  beforeAll(async () => {
+    server = await startDovecot(["reference", "faulted"])
+    for (let index = 0; index < mails; index++) {
+      const mail = backlogMail(index)
+      server.deliver("reference", mail)
+      server.deliver("faulted", mail)
+    }
+  })
+
+  afterAll(async () => {
+    await server?.stop()
+    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("loses and doubles nothing: the store equals that of a run without faults, the mailbox ends empty", async () => {
+    const seed = faultSeed()
+    console.log(`crash test seed ${seed} (REBOUND_FAULT_SEED=${seed} replays it)`)
+    const random = seededRandom(seed)
+
+    const referenceDir = tempDir()
+    const started = Date.now()
+    const reference = spawnRebound(["once", "--config", configFor(server, "reference", referenceDir)], referenceDir)
+    let working: number | undefined
+    reference.child.stderr!.on("data", () => {
+      if (working === undefined && workingLine.once.test(reference.output())) working = Date.now()
+    })
+    const referenceExit = await reference.exit
+    assert.strictEqual(referenceExit.code, 0, reference.output())
+    const total = Date.now() - started
+    const processing = Date.now() - (working ?? started)
+    const referenceStore = dumpStore(path.join(referenceDir, "rebound.db"))
+    assert.lengthOf(referenceStore.ledger, mails)
+    assert.lengthOf(server.files("reference"), 0)
+    console.log(`run without faults: ${total} ms, ${processing} ms of it processing`)
+
+    const faultedDir = tempDir()
+    const faultedConfig = configFor(server, "faulted", faultedDir)
+    const database = path.join(faultedDir, "rebound.db")
+    const caught: Array<number> = []
+    for (let kill = 0; kill < kills; kill++) {
+      const command = kill % 2 === 0 ? "run" : "once"
+      const child = spawnRebound([command, "--config", faultedConfig], faultedDir)
+      // one kill in five during the start-up, the others within a sixth of the processing time after the work began
+      const duringStartup = random() < 0.2
+      const delay = Math.round(random() * (duringStartup ? 3000 : processing / 6))
+      if (!duringStartup) {
+        await Promise.race([
+          waitFor("the processor to start working", () => workingLine[command].test(child.output()), 60),
+          child.exit
+        ])
+      }
+      await Promise.race([sleep(delay), child.exit])
+      child.child.kill("SIGKILL")
+      const exit = await child.exit
+      const applied = ledgerCount(database)
+      caught.push(applied)
+      console.log(
+        `kill ${kill + 1}: rebound ${command} ${delay} ms after ${duringStartup ? "its start" : "the work began"} ` +
+          `(${exit.signal ?? `exit ${exit.code}`}), ${applied} mails in the ledger`
+      )
+    }
+    assert.isTrue(
+      caught.some((applied) => applied > 0 && applied < mails),
+      `no kill caught the processor mid-work: ${caught.join(", ")}`
+    )
+
+    const last = await finish(faultedDir, faultedConfig)
+    assert.match(last.output(), /dovecot: \d+ mails retrieved/)
+    assert.lengthOf(server.files("faulted"), 0)
+    const faultedStore = dumpStore(database)
+    assert.lengthOf(faultedStore.ledger, mails)
+    assert.deepStrictEqual(faultedStore.ledger, referenceStore.ledger)
+    assert.deepStrictEqual(faultedStore.events, referenceStore.events)
+    assert.deepStrictEqual(faultedStore.addresses, referenceStore.addresses)
+    assert.deepStrictEqual(faultedStore.history, referenceStore.history)
+    assert.deepStrictEqual(faultedStore.counters, referenceStore.counters)
+    assert.deepStrictEqual(faultedStore.deliveries, referenceStore.deliveries)
+    assert.deepStrictEqual(faultedStore.archived, referenceStore.archived)
+    // every recipient of every mail once: a doubled event would have shown above, an empty store would here
+    assert.isAbove(referenceStore.events.length, mails * 0.9)
+    console.log(`crash test total ${Date.now() - started} ms`)
+  })
+})

@@ -1,0 +1,179 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import Database from "better-sqlite3"
+import * as Redacted from "effect/Redacted"
+import { encodeMessageId, type SigningKey } from "../../src/domain/codec.js"
+import { eximBounce, type Original, personalMail, postfixDsn, qmailBounce } from "../support/mails.js"
+
+/** The CLI the fault suite runs as whole processes. */
+export const bin = path.resolve(import.meta.dirname, "../../bin/rebound.js")
+
+/** A small seeded generator (mulberry32): the moments of the faults are printed and can be replayed. */
+export const seededRandom = (seed: number) => {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** The seed of a run: REBOUND_FAULT_SEED replays one, else a new one. */
+export const faultSeed = (): number => {
+  const given = process.env["REBOUND_FAULT_SEED"]
+  return given === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(given)
+}
+
+export const sleep = (millis: number) => new Promise<void>((resolve) => setTimeout(resolve, millis))
+
+/** Polls `check` until it holds, failing after `seconds`. */
+export const waitFor = async (what: string, check: () => boolean | Promise<boolean>, seconds = 60) => {
+  const until = Date.now() + seconds * 1000
+  while (Date.now() < until) {
+    if (await check()) return
+    await sleep(100)
+  }
+  throw new Error(`timed out after ${seconds} s waiting for ${what}`)
+}
+
+/** A spawned rebound process with its standard output and error captured. */
+export interface ReboundProcess {
+  readonly child: ChildProcess
+  readonly output: () => string
+  readonly exit: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
+}
+
+/** Everything the processes of this test file wrote, for the suite that greps logs for secrets. */
+export const capturedLogs: Array<string> = []
+
+/** Runs `rebound <args>` in `cwd` (a temp dir holding its config and data). */
+export const spawnRebound = (args: ReadonlyArray<string>, cwd: string): ReboundProcess => {
+  const child = spawn(process.execPath, [bin, ...args], {
+    cwd,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NODE_OPTIONS: "" }
+  })
+  const chunks: Array<string> = []
+  const record = (data: Buffer) => {
+    const text = data.toString()
+    chunks.push(text)
+    capturedLogs.push(text)
+  }
+  child.stdout!.on("data", record)
+  child.stderr!.on("data", record)
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal }))
+  )
+  return { child, output: () => chunks.join(""), exit }
+}
+
+/** Writes rebound.config.json into `dir` and returns its path. */
+export const writeConfig = (dir: string, config: unknown): string => {
+  const file = path.join(dir, "rebound.config.json")
+  fs.writeFileSync(file, JSON.stringify(config, null, 2))
+  return file
+}
+
+export const signingKey: SigningKey = { id: "faults", secret: Redacted.make("fault-suite-signing-secret-4711") }
+export const messageIdDomain = "mail.sender.example"
+
+/**
+ * Bounce number `index` of a backlog: Postfix DSNs (one or two recipients), qmail and Exim bounces, hard and soft,
+ * each returning the original with its signed Message-ID; every 50th mail is a personal mail (not a bounce), and
+ * every 10th recipient bounces a second time in a later mail, so counters and error counts add up.
+ */
+export const backlogMail = (index: number): Buffer => {
+  if (index % 50 === 49) {
+    return Buffer.from(personalMail().toString("utf8").replace("personal-0001@", `personal-${index}@`))
+  }
+  const person = index % 10 === 9 ? index - 9 : index
+  const recipient = `user${person}@domain${person % 37}.example`
+  const original: Original = {
+    from: "news@sender.example",
+    to: recipient,
+    messageId: encodeMessageId(
+      { instance: "rebound", deliveryId: `d${index % 20}`, recipientId: `r${index}` },
+      signingKey,
+      messageIdDomain
+    ),
+    subject: `Our newsletter, issue ${index}`
+  }
+  const soft = index % 3 === 1
+  switch (index % 4) {
+    case 0:
+      return postfixDsn({
+        recipients: [
+          { address: recipient, status: soft ? "4.2.2" : "5.1.1", diagnostic: "550 5.1.1 User unknown" },
+          ...(index % 8 === 0
+            ? [{ address: `second${index}@domain${index % 37}.example`, status: "5.2.2", diagnostic: "552 full" }]
+            : [])
+        ],
+        original
+      })
+    case 1:
+      return postfixDsn({
+        recipients: [{ address: recipient, status: "4.2.2", diagnostic: "452 4.2.2 Mailbox full, try again later" }],
+        original
+      })
+    case 2:
+      return qmailBounce(recipient, "Remote host said: 550 5.1.1 unknown user", original)
+    default:
+      return eximBounce([[recipient, "SMTP error from remote mail server: 552 5.2.2 Mailbox full"]], original)
+  }
+}
+
+/**
+ * What a SQLite store holds, without what depends on the moment or the mailbox's unique ids: bounce events by
+ * (mail hash, record), address states, address history, counters summed over hours, ledger outcomes by hash.
+ */
+export const dumpStore = (file: string) => {
+  const db = new Database(file, { readonly: true })
+  try {
+    const all = (sql: string) =>
+      db
+        .prepare(sql)
+        .raw()
+        .all()
+        .map((row) => JSON.stringify(row))
+    return {
+      ledger: all(
+        "SELECT sha256, outcome, records, size, archived, detail FROM mail_ledger ORDER BY sha256, outcome, records"
+      ),
+      events: all(
+        `SELECT sha256, record_index, kind, address, domain, type, reason, status, rule, correlation_source,
+          delivery_id, sent_message_id, counted_against, suspect FROM bounce_events ORDER BY sha256, record_index`
+      ),
+      addresses: all(
+        `SELECT address, domain, status, list, error_count, previous_error_count, last_error_reason, last_error_type,
+          quarantine_reason, quarantine_type, quarantine_cause, suspect FROM address_states ORDER BY address`
+      ),
+      history: all(
+        `SELECT address, from_status, to_status, cause, error_count, reason, suspect, who, mail_sha256, record_index
+          FROM address_history ORDER BY address, mail_sha256, record_index, to_status`
+      ),
+      counters: all(
+        "SELECT domain, counter, SUM(n) FROM domain_counts GROUP BY domain, counter ORDER BY domain, counter"
+      ),
+      deliveries: all("SELECT message_key, delivery_id, recipient, state, type, reason FROM delivery_log ORDER BY 1"),
+      archived: all("SELECT sha256, size, outcome FROM raw_mails ORDER BY sha256")
+    }
+  } finally {
+    db.close()
+  }
+}
+
+/** Rows of the ledger, or 0 while the store does not exist yet. */
+export const ledgerCount = (file: string): number => {
+  if (!fs.existsSync(file)) return 0
+  const db = new Database(file, { readonly: true })
+  try {
+    return (db.prepare("SELECT COUNT(*) AS n FROM mail_ledger").get() as { n: number }).n
+  } catch {
+    return 0
+  } finally {
+    db.close()
+  }
+}
