@@ -10,6 +10,7 @@ import { type DecodeOptions, decodeBounce } from "../domain/decode.js"
 import type { BounceReport } from "../domain/report.js"
 import type { Account, UnappliedPolicy } from "./config.js"
 import * as Metrics from "./metrics.js"
+import { Leasing } from "./leasing.js"
 import { initialAccountStatus, ProcessorStatus } from "./status.js"
 
 /** One configured account and its mailbox. */
@@ -32,6 +33,14 @@ export class Crashpoints extends Context.Reference<Crashpoints>()("rebound/App/C
   defaultValue: () => ({
     reached: (_at: Crashpoint, _account: string): Effect.Effect<void, InjectedCrash> => Effect.void
   })
+}) {}
+
+/**
+ * Whether a session may go on: checked between mails and between sessions. `run` sets it to "this process still
+ * holds the account's lease"; when it turns false the session applies and commits its current batch and stops.
+ */
+export class SessionGuard extends Context.Reference<SessionGuard>()("rebound/App/SessionGuard", {
+  defaultValue: () => ({ keep: Effect.succeed(true) as Effect.Effect<boolean> })
 }) {}
 
 /** Who decides what the processor does with mails. */
@@ -153,6 +162,7 @@ export const make = (settings: ProcessorSettings) =>
     const forwarder = yield* Forwarder
     // RFC 2449 LOGIN-DELAY as each account's server last announced it, in seconds
     const loginDelays = yield* Ref.make(new Map<string, number>())
+    const leasing = yield* Effect.serviceOption(Leasing)
 
     const session = Effect.fn("Processor.session")(function* (
       handle: AccountHandle,
@@ -161,6 +171,7 @@ export const make = (settings: ProcessorSettings) =>
       const { account } = handle
       const name = account.name
       const crashpoints = yield* Crashpoints
+      const guard = yield* SessionGuard
       const unapplied = account.unapplied
       const keepBytes = unapplied.action !== "delete"
       return yield* Effect.scoped(
@@ -205,9 +216,9 @@ export const make = (settings: ProcessorSettings) =>
           let timedOut = false
           yield* mailbox.retrieveMany(todo).pipe(
             Stream.takeUntilEffect(() =>
-              Effect.map(Clock.currentTimeMillis, (now) => {
+              Effect.zipWith(Clock.currentTimeMillis, guard.keep, (now, keep) => {
                 timedOut = now >= deadline
-                return timedOut
+                return timedOut || !keep
               })
             ),
             Stream.grouped(settings.batchSize),
@@ -307,10 +318,11 @@ export const make = (settings: ProcessorSettings) =>
       onProgress?: (progress: Progress) => Effect.Effect<void>
     ) {
       const results: Array<SessionResult> = []
+      const guard = yield* SessionGuard
       for (;;) {
         const result = yield* session(handle, onProgress)
         results.push(result)
-        if (!result.limited || result.retrieved === 0) return results
+        if (!result.limited || result.retrieved === 0 || !(yield* guard.keep)) return results
       }
     })
 
@@ -333,7 +345,11 @@ export const make = (settings: ProcessorSettings) =>
           yield* Effect.logInfo(`processed ${total} mails`).pipe(Effect.annotateLogs({ account: name }))
         }
       })
-      const loop = (failures: number): Effect.Effect<never> =>
+      const loop = (failures: number): Effect.Effect<void> =>
+        Effect.flatMap(SessionGuard, (guard) => guard.keep).pipe(
+          Effect.flatMap((keep) => (keep ? next(failures) : Effect.void))
+        )
+      const next = (failures: number): Effect.Effect<void> =>
         poll.pipe(
           Effect.matchCauseEffect({
             onSuccess: () =>
@@ -371,7 +387,28 @@ export const make = (settings: ProcessorSettings) =>
           }),
           Effect.flatMap(loop)
         )
-      return Effect.zipRight(status.register(initialAccountStatus(name, handle.account.type)), loop(0))
+      const register = status.register(initialAccountStatus(name, handle.account.type))
+      // the SMTP spool is shared through the store's work table, not leased
+      if (Option.isNone(leasing) || handle.account.type === "smtp") {
+        return Effect.zipRight(register, Effect.zipRight(loop(0), Effect.never))
+      }
+      // several processes on one store: poll only while this process holds the account's lease
+      const leases = leasing.value
+      const retryEvery = Duration.millis(Math.max(10, Math.floor(Duration.toMillis(leases.settings.ttl) / 3)))
+      const turn = Effect.scoped(
+        Effect.gen(function* () {
+          const lease = yield* leases.account(name)
+          if (Option.isNone(lease)) return
+          yield* Effect.logInfo("account lease taken").pipe(Effect.annotateLogs({ account: name }))
+          yield* loop(0).pipe(Effect.provideService(SessionGuard, { keep: lease.value.keep }))
+          yield* Effect.logInfo("account lease given up").pipe(Effect.annotateLogs({ account: name }))
+        })
+      ).pipe(
+        Effect.catchAll((error) =>
+          Effect.logWarning(`account lease: ${error.message}`).pipe(Effect.annotateLogs({ account: name }))
+        )
+      )
+      return Effect.zipRight(register, Effect.forever(Effect.zipRight(turn, Effect.sleep(retryEvery))))
     }
 
     return Processor.of({ settings, session, drain, run })

@@ -1,0 +1,203 @@
+import {
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Fiber,
+  Layer,
+  Option,
+  Ref,
+  Schedule,
+  type Scope
+} from "effect"
+import { randomBytes } from "node:crypto"
+import * as os from "node:os"
+import type { StoreError } from "../adapters/store/errors.js"
+import { AccountLeases, type Lease } from "../adapters/store/leases.js"
+
+/** How this process takes part in sharing work with others on the same store. */
+export interface LeaseSettings {
+  /** who this process is in the leases table: unique per process (see `holderId`) */
+  readonly holder: string
+  /** how long a lease lasts without renewal: a dead holder's accounts are taken over within `ttl + ttl / 3` */
+  readonly ttl: Duration.Duration
+  /** how many leased accounts the processes share (each takes at most its share of them) */
+  readonly accounts: number
+}
+
+/** A per-process holder id: the configured instance, host name, pid and a random part (pids are reused). */
+export const holderId = (instance: string): string =>
+  `${instance}@${os.hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`
+
+/** A lease this process holds for as long as the scope that took it lives. */
+export interface HeldLease {
+  readonly name: string
+  /** Whether to go on: false once the lease is lost (or, for an account, to be handed to a newer process). */
+  readonly keep: Effect.Effect<boolean>
+  /** Completes when the lease is lost. */
+  readonly lost: Effect.Effect<void>
+}
+
+/** The lease of an account (POP3 or Maildir). */
+export const accountLease = (account: string) => `account:${account}`
+const processLease = (holder: string) => `process:${holder}`
+
+/**
+ * This process's side of the leases: it shows it is alive ("process:<holder>", renewed every `ttl / 3`), holds the
+ * accounts it empties, at most its fair share (the leased accounts divided by the live processes, rounded up), and
+ * hands over the ones beyond its share when another process starts, so several processes divide the work.
+ */
+export class Leasing extends Context.Tag("rebound/App/Leasing")<
+  Leasing,
+  {
+    readonly settings: LeaseSettings
+    /**
+     * Takes an account's lease if it is free and within this process's share; renewed while the scope lives,
+     * released when it closes. None: another process holds it, or this process has its share.
+     */
+    readonly account: (name: string) => Effect.Effect<Option.Option<HeldLease>, StoreError, Scope.Scope>
+    /** Takes a lease regardless of shares (`rebound once`); Left: the lease as another process holds it. */
+    readonly hold: (name: string) => Effect.Effect<Either.Either<HeldLease, Lease>, StoreError, Scope.Scope>
+  }
+>() {}
+
+export const make = (settings: LeaseSettings) =>
+  Effect.gen(function* () {
+    const leases = yield* AccountLeases
+    const { holder, ttl } = settings
+    const ttlMillis = Duration.toMillis(ttl)
+    const renewEvery = Duration.millis(Math.max(10, Math.floor(ttlMillis / 3)))
+    const accounts = yield* Ref.make(new Set<string>())
+    const liveProcesses = yield* Ref.make(1)
+    const deciding = yield* Effect.makeSemaphore(1)
+
+    const shareOf = (live: number) => Math.max(1, Math.ceil(settings.accounts / Math.max(1, live)))
+
+    /** Renews `name` every `ttl / 3` until the scope closes; lost when renewal is refused or fails for a whole ttl. */
+    const keepAlive = (name: string) =>
+      Effect.gen(function* () {
+        const lost = yield* Deferred.make<void>()
+        const lastRenewed = yield* Ref.make(yield* Clock.currentTimeMillis)
+        const renewOnce = Effect.gen(function* () {
+          // the time before asking: the server's renewal is later, so the lease lasts at least until then + ttl
+          const asked = yield* Clock.currentTimeMillis
+          const renewed = yield* leases.renew(name, holder, ttl).pipe(Effect.either)
+          if (Either.isRight(renewed) && renewed.right) return yield* Ref.set(lastRenewed, asked)
+          if (Either.isRight(renewed)) {
+            yield* Effect.logWarning(`lease ${name} was taken by another process`)
+            return yield* Deferred.succeed(lost, undefined)
+          }
+          yield* Effect.logWarning(`renewing lease ${name} failed: ${renewed.left.message}`)
+          if (asked - (yield* Ref.get(lastRenewed)) >= ttlMillis) {
+            yield* Effect.logWarning(`lease ${name} not renewed for ${Duration.format(ttl)}: given up`)
+            yield* Deferred.succeed(lost, undefined)
+          }
+        })
+        const heartbeat = yield* renewOnce.pipe(
+          Effect.repeat(Schedule.spaced(renewEvery)),
+          Effect.delay(renewEvery),
+          Effect.forkScoped
+        )
+        const isLost = Effect.gen(function* () {
+          if (yield* Deferred.isDone(lost)) return true
+          return (yield* Clock.currentTimeMillis) - (yield* Ref.get(lastRenewed)) >= ttlMillis
+        })
+        yield* Effect.addFinalizer(() =>
+          Effect.gen(function* () {
+            yield* Fiber.interrupt(heartbeat)
+            if (!(yield* Deferred.isDone(lost))) yield* leases.release(name, holder).pipe(Effect.ignore)
+          })
+        )
+        return { isLost, lost: Deferred.await(lost) }
+      })
+
+    const account = (name: string) =>
+      Effect.gen(function* () {
+        const leaseName = accountLease(name)
+        const taken = yield* deciding.withPermits(1)(
+          Effect.gen(function* () {
+            const held = yield* Ref.get(accounts)
+            if (held.size >= shareOf(yield* Ref.get(liveProcesses))) return false
+            const attempt = yield* leases.acquire(leaseName, holder, ttl)
+            if (attempt.held) yield* Ref.update(accounts, (set) => new Set(set).add(name))
+            return attempt.held
+          })
+        )
+        if (!taken) return Option.none<HeldLease>()
+        yield* Effect.addFinalizer(() =>
+          Ref.update(accounts, (set) => {
+            const next = new Set(set)
+            next.delete(name)
+            return next
+          })
+        )
+        const alive = yield* keepAlive(leaseName)
+        // beyond its share, a process hands over the accounts that sort last: each process decides the same way
+        const withinShare = Effect.gen(function* () {
+          const share = shareOf(yield* Ref.get(liveProcesses))
+          const held = [...(yield* Ref.get(accounts))].sort()
+          return held.indexOf(name) < share
+        })
+        const keep = Effect.gen(function* () {
+          if (yield* alive.isLost) return false
+          return yield* withinShare
+        })
+        return Option.some<HeldLease>({ name: leaseName, keep, lost: alive.lost })
+      })
+
+    const hold = (name: string) =>
+      Effect.gen(function* () {
+        const attempt = yield* leases.acquire(name, holder, ttl)
+        if (!attempt.held) return Either.left(attempt.lease) as Either.Either<HeldLease, Lease>
+        const alive = yield* keepAlive(name)
+        return Either.right({
+          name,
+          keep: Effect.map(alive.isLost, (lost) => !lost),
+          lost: alive.lost
+        })
+      })
+
+    // membership: the live processes divide the accounts between them
+    const membership = processLease(holder)
+    const countLive = Effect.gen(function* () {
+      yield* leases.acquire(membership, holder, ttl)
+      const live = yield* leases.list("process:")
+      yield* Ref.set(liveProcesses, live.filter((lease) => lease.remainingMillis > 0).length)
+    })
+    yield* countLive.pipe(Effect.ignore)
+    yield* countLive.pipe(
+      Effect.catchAll((error) => Effect.logWarning(`counting live processes failed: ${error.message}`)),
+      Effect.repeat(Schedule.spaced(renewEvery)),
+      Effect.delay(renewEvery),
+      Effect.forkScoped
+    )
+    yield* Effect.addFinalizer(() => leases.release(membership, holder).pipe(Effect.ignore))
+
+    return Leasing.of({ settings, account, hold })
+  })
+
+/** This process's leases for as long as the layer lives. */
+export const layer = (settings: LeaseSettings): Layer.Layer<Leasing, never, AccountLeases> =>
+  Layer.scoped(Leasing, make(settings))
+
+/**
+ * Runs `job` once per `period` across every process on the store: each checks every `checkEvery` and the one that
+ * claims the lease `name` runs it; the claim lasts the period, so the next run is due a period later, whoever runs it.
+ */
+export const onceAcrossProcesses = <E, R>(options: {
+  readonly name: string
+  readonly holder: string
+  readonly period: Duration.DurationInput
+  readonly checkEvery: Duration.DurationInput
+  readonly job: Effect.Effect<unknown, E, R>
+}): Effect.Effect<never, never, AccountLeases | R> =>
+  Effect.gen(function* () {
+    const leases = yield* AccountLeases
+    const attempt = Effect.gen(function* () {
+      if (!(yield* leases.claim(options.name, options.holder, options.period))) return
+      yield* options.job
+    }).pipe(Effect.catchAllCause((cause) => Effect.logError(`${options.name} failed`, cause)))
+    return yield* attempt.pipe(Effect.repeat(Schedule.spaced(options.checkEvery)), Effect.zipRight(Effect.never))
+  })
