@@ -1,4 +1,4 @@
-import { FetchHttpClient } from "@effect/platform"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { Context, Effect, Layer, Logger, LogLevel } from "effect"
 import { Forwarder } from "../adapters/forward/forwarder.js"
 import { Mailbox } from "../adapters/mailbox/mailbox.js"

@@ -1,4 +1,5 @@
-import { FileSystem, Path } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import { Effect, Stream } from "effect"
 import { splitMbox } from "../adapters/mime/mbox.js"
 import { parseMail } from "../adapters/mime/parse.js"

@@ -1,4 +1,4 @@
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Config, Data, Duration, Effect, Either, Option, ParseResult, Redacted, Schema, SchemaAST } from "effect"
 import { MailboxLimits } from "../adapters/mailbox/limits.js"
 import { Pop3Auth, TlsMode } from "../adapters/mailbox/pop3-options.js"

@@ -1,4 +1,4 @@
-import { Command } from "@effect/cli"
+import * as Command from "@effect/cli/Command"
 import { Effect, JSONSchema, Option } from "effect"
 import { AppConfig, environmentVariables, loadConfig, printable } from "../config.js"
 import { trustNotice } from "./daemon.js"

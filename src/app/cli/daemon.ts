@@ -1,4 +1,6 @@
-import { Args, Command, Options } from "@effect/cli"
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
 import { Context, Duration, Effect, Layer, Option } from "effect"
 import { layer as smtpListenerLayer, SmtpListener } from "../../adapters/smtp/listener.js"
 import { layer as alertsLayer } from "../alerts/alerts.js"

@@ -1,5 +1,5 @@
-import { Options } from "@effect/cli"
-import { FileSystem } from "@effect/platform"
+import * as Options from "@effect/cli/Options"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Effect, Either, Option } from "effect"
 import type { StoreError } from "../../adapters/store/errors.js"
 import type { StoreServices } from "../../adapters/store/store.js"

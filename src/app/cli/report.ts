@@ -1,4 +1,5 @@
-import { Command, Options } from "@effect/cli"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
 import { Clock, Effect } from "effect"
 import { BounceEvents } from "../../adapters/store/bounce-events.js"
 import { DeliveryLog, type DeliveryTotals } from "../../adapters/store/delivery-log.js"

@@ -1,6 +1,6 @@
-import { Options } from "@effect/cli"
+import * as Options from "@effect/cli/Options"
 import { Effect, Layer, Option } from "effect"
-import { NodeContext } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { loggerLayer } from "../app.js"
 import { type AppConfig, loadConfig } from "../config.js"
 
