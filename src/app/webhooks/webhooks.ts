@@ -131,6 +131,16 @@ export const make = (config: WebhookConfig) =>
     const secret = config.secret === undefined ? "" : Redacted.value(config.secret)
     // transactions committed out of id order (PostgreSQL's sequences) are caught by looking back a minute
     const outOfOrder = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
+    // several processes on one PostgreSQL: one feeds at a time (the others skip the pass); the lock ends with the
+    // transaction, so a killed process holds it no longer than its connection. Deliveries are claimed row by row.
+    const feedTurn = sql.onDialectOrElse({
+      pg: () =>
+        Effect.map(
+          sql<{ locked: boolean }>`SELECT pg_try_advisory_xact_lock(hashtext('rebound:webhook-feed')) AS locked`,
+          (rows) => rows[0]?.locked === true
+        ),
+      orElse: () => Effect.succeed(true)
+    })
     const lastPurge = yield* Ref.make(0)
     const lastLookback = yield* Ref.make(0)
     const sqlFailure = (doing: string) => (error: SqlError | StoreError) =>
@@ -148,6 +158,7 @@ export const make = (config: WebhookConfig) =>
       sql
         .withTransaction(
           Effect.gen(function* () {
+            if (!(yield* feedTurn)) return 0
             let queued = 0
             const historyCursor = yield* outbox.cursor("address_history")
             const eventsCursor = yield* outbox.cursor("bounce_events")
