@@ -224,7 +224,7 @@ export class Pop3Connection {
   private timeoutError(what: string) {
     return new MailboxError({
       reason: "Timeout",
-      message: `no ${what} from ${this.options.host}:${this.options.port} within ${Duration.format(this.options.commandTimeout)}`
+      message: `timed out after ${Duration.format(this.options.commandTimeout)} waiting for ${what} from ${this.options.host}:${this.options.port}`
     })
   }
 

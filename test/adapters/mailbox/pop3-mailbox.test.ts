@@ -276,6 +276,10 @@ describe("Pop3Mailbox against the in-process server", () => {
             const [entry] = yield* session.list
             const exit = yield* Effect.exit(session.retrieve(entry!))
             assert.strictEqual(reasonOf(exit), "Timeout")
+            assert.match(
+              exitFailures(exit)[0]!.message,
+              /^timed out after 300ms waiting for the reply to RETR from 127\.0\.0\.1:\d+$/
+            )
             assert.isTrue(exitFailures(exit)[0]!.retryable)
             // the connection is out of step now: nothing more is attempted on it
             return yield* session.stat
