@@ -83,7 +83,7 @@ export interface MailboxStat {
 
 /** What the mailbox offers, for `rebound test-connection` and for logs. */
 export interface MailboxCapabilities {
-  readonly kind: "pop3" | "maildir" | "simulated"
+  readonly kind: "pop3" | "maildir" | "smtp-queue" | "simulated"
   /** whether the transport is encrypted (TLS) or local */
   readonly secure: boolean
   /** whether `retrieveMany` sends its commands without waiting (RFC 2449 PIPELINING) */

@@ -14,7 +14,11 @@ const descriptions = {
   port: "the port to listen on; 25 for an MX (see docs/smtp.md to bind it without root), 0 for any free port",
   hostname: "our name in the greeting and Received fields (default: the host name)",
   domains: "the bounce domains we are the MX of; mail for any other domain is refused (550 5.7.1)",
-  spoolDir: "the Maildir that accepted mail is written to before it is acknowledged; the smtp account reads it",
+  spool:
+    'where accepted mail is made durable before 250: "maildir" (spoolDir, read by this process) or "store" (the ' +
+    "store's work table, read by every process on the same store; docs/smtp.md). Default: store on PostgreSQL, " +
+    "maildir otherwise",
+  spoolDir: "the Maildir that accepted mail is written to before it is acknowledged (spool maildir)",
   tls: "certificate and key for STARTTLS (RFC 3207); without them STARTTLS is not offered",
   certFile: "the PEM certificate chain, leaf first",
   keyFile: "the PEM private key",
@@ -67,6 +71,10 @@ export const SmtpTls = Schema.Struct({
 })
 export type SmtpTls = typeof SmtpTls.Type
 
+/** Where the listener makes accepted mail durable: a local Maildir, or the store's SMTP work table. */
+export const SmtpSpoolKind = Schema.Literal("maildir", "store")
+export type SmtpSpoolKind = typeof SmtpSpoolKind.Type
+
 /** Limits that keep a public MX usable under abuse. */
 export const SmtpLimits = Schema.Struct({
   maxConnections: withDefault(PositiveInt, () => 100, "maxConnections"),
@@ -86,6 +94,7 @@ export const SmtpListenerConfig = Schema.Struct({
   socketActivation: withDefault(Schema.Boolean, () => false, "socketActivation"),
   hostname: Schema.optional(Schema.String.annotations({ description: descriptions.hostname })),
   domains: Schema.NonEmptyArray(DomainName).annotations({ description: descriptions.domains }),
+  spool: Schema.optional(SmtpSpoolKind.annotations({ description: descriptions.spool })),
   spoolDir: withDefault(Schema.String, () => "./data/spool", "spoolDir"),
   tls: Schema.optional(SmtpTls.annotations({ description: descriptions.tls })),
   maxSize: withDefault(PositiveInt, () => 25 * 1024 * 1024, "maxSize"),
@@ -123,6 +132,7 @@ export const config = (prefix = "smtp"): Config.Config<SmtpListenerConfig> => {
     socketActivation: read(Config.boolean("socketActivation"), "socketActivation", encodedDefaults.socketActivation!),
     hostname: optional(Config.string("hostname"), "hostname"),
     domains: Config.array(Config.string(), "domains").pipe(Config.withDescription(descriptions.domains)),
+    spool: optional(Config.literal("maildir", "store")("spool"), "spool"),
     spoolDir: read(Config.string("spoolDir"), "spoolDir", encodedDefaults.spoolDir!),
     tls: optional(
       Config.nested(

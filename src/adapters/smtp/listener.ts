@@ -1,5 +1,6 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
+import * as path from "node:path"
 import type * as tls from "node:tls"
 import * as Cause from "effect/Cause"
 import type * as ConfigError from "effect/ConfigError"
@@ -19,7 +20,9 @@ import type { SigningKey } from "../../domain/codec.js"
 import { config as readConfig, type SmtpListenerConfig } from "./config.js"
 import { ClientRates, clientKey } from "./rate.js"
 import { checkRecipient, normalizeDomain, type RecipientPolicy } from "./recipients.js"
+import { SmtpWorkQueue } from "../store/work-queue.js"
 import { makeSpool, type SpooledMail, type SpoolError, type SpoolHealth } from "./spool.js"
+import { makeStoreSpool, type SpoolSink } from "./store-spool.js"
 import { traceHeaders } from "./trace.js"
 
 /** Why the listener could not start (or reload its certificate). */
@@ -30,7 +33,7 @@ export type SmtpListenerErrorReason =
   | "Tls"
   /** the address cannot be bound (in use, or a port below 1024 without the capability) */
   | "Listen"
-  /** the spool cannot be created */
+  /** the spool cannot be created, or spool "store" has no work queue */
   | "Spool"
 
 export class SmtpListenerError extends Data.TaggedError("SmtpListenerError")<{
@@ -46,9 +49,9 @@ export interface SmtpListenerStats {
   readonly refusedConnections: number
   /** mail transactions refused for the client's message rate */
   readonly rateLimited: number
-  /** mails acknowledged with 250 (each durable in the spool) */
+  /** mails acknowledged with 250 (each durable in the spool or the store) */
   readonly accepted: number
-  /** files written to new/ (one per recipient) */
+  /** files written to new/, or rows to the work table (one per recipient) */
   readonly spooledFiles: number
   /** RCPT TO refused with 550 5.7.1: not one of our domains */
   readonly relayRefused: number
@@ -69,15 +72,18 @@ export interface SpooledArrival extends SpooledMail {
 }
 
 /**
- * rebound's own SMTP listener: the MX of the bounce domains. It takes mail only for those domains, writes each mail
- * durably into a Maildir spool before it answers 250, and refuses everything else. It listens while its scope lives.
+ * rebound's own SMTP listener: the MX of the bounce domains. It takes mail only for those domains, makes each mail
+ * durable before it answers 250 (in a Maildir spool, or with spool "store" in the store's work table, which every
+ * process on the store reads), and refuses everything else. It listens while its scope lives.
  */
 export class SmtpListener extends Context.Tag("rebound/Smtp/SmtpListener")<
   SmtpListener,
   {
     /** where it listens (the real port when the configured port was 0) */
     readonly address: { readonly host: string; readonly port: number }
-    /** the Maildir the processor reads (see `spoolMailbox`) */
+    /** where accepted mail goes: "maildir" (`spoolDir`, see `spoolMailbox`) or "store" (see `workQueueMailbox`) */
+    readonly spool: "maildir" | "store"
+    /** the Maildir the processor reads with spool "maildir" */
     readonly spoolDir: string
     readonly stats: Effect.Effect<SmtpListenerStats>
     readonly health: Effect.Effect<SpoolHealth>
@@ -93,6 +99,8 @@ export interface SmtpListenerOptions {
   readonly keys?: ReadonlyArray<SigningKey>
   /** how long a spool health probe is trusted (default 1 second) */
   readonly healthInterval?: Duration.DurationInput
+  /** the store's work queue, required with spool "store" */
+  readonly workQueue?: Context.Tag.Service<SmtpWorkQueue>
 }
 
 /** An error for a smtp-server callback: the reply code, and a text that starts with the RFC 3463 status. */
@@ -133,12 +141,28 @@ export const make = Effect.fn("SmtpListener.make")(function* (
     verpLocalPart: config.verpLocalPart,
     rejectBadVerpWith: config.rejectBadVerp ? keys : null
   }
-  const spool = yield* makeSpool({
-    dir: config.spoolDir,
-    minFreeSpace: config.limits.minFreeSpace,
-    hostname,
-    ...(options.healthInterval === undefined ? {} : { healthInterval: options.healthInterval })
-  }).pipe(Effect.mapError((error) => new SmtpListenerError({ reason: "Spool", message: error.message, cause: error })))
+  const spoolKind = config.spool ?? "maildir"
+  const healthInterval = options.healthInterval === undefined ? {} : { healthInterval: options.healthInterval }
+  let spool: SpoolSink
+  if (spoolKind === "store") {
+    if (options.workQueue === undefined) {
+      return yield* new SmtpListenerError({
+        reason: "Spool",
+        message: 'smtp.spool is "store", but the listener was started without the store\'s work queue'
+      })
+    }
+    spool = yield* makeStoreSpool({ queue: options.workQueue, ...healthInterval })
+  } else {
+    const maildir = yield* makeSpool({
+      dir: config.spoolDir,
+      minFreeSpace: config.limits.minFreeSpace,
+      hostname,
+      ...healthInterval
+    }).pipe(
+      Effect.mapError((error) => new SmtpListenerError({ reason: "Spool", message: error.message, cause: error }))
+    )
+    spool = { ...maildir, where: maildir.dir }
+  }
   const certificate = config.tls === undefined ? undefined : yield* readTls(config.tls)
 
   const clock = yield* Effect.clock
@@ -280,7 +304,10 @@ export const make = Effect.fn("SmtpListener.make")(function* (
       id,
       data: stream,
       prefixes: recipients.map((recipient) => traceHeaders(trace, recipient)),
-      maxSize: config.maxSize
+      maxSize: config.maxSize,
+      sender,
+      recipients,
+      receivedAt
     })
     observe(delivery, (exit) => {
       if (exit._tag === "Success") {
@@ -393,12 +420,17 @@ export const make = Effect.fn("SmtpListener.make")(function* (
   )
   const where = `${bound.host}:${bound.port}${config.socketActivation ? " (the socket systemd passed)" : ""}`
   yield* Effect.logInfo(`smtp: listening on ${where} for ${config.domains.join(", ")}`).pipe(
-    Effect.annotateLogs({ spool: spool.dir, starttls: certificate !== undefined, rejectBadVerp: config.rejectBadVerp })
+    Effect.annotateLogs({
+      spool: spool.where,
+      starttls: certificate !== undefined,
+      rejectBadVerp: config.rejectBadVerp
+    })
   )
 
   return SmtpListener.of({
     address: bound,
-    spoolDir: spool.dir,
+    spool: spoolKind,
+    spoolDir: path.resolve(config.spoolDir),
     stats: Effect.sync(() => ({ ...stats })),
     health: spool.health,
     arrivals: Stream.fromPubSub(arrivals),
@@ -420,6 +452,16 @@ export const layer = (
   config: SmtpListenerConfig,
   options: SmtpListenerOptions = {}
 ): Layer.Layer<SmtpListener, SmtpListenerError> => Layer.scoped(SmtpListener, make(config, options))
+
+/** The listener with spool "store" (or any spool), taking the store's work queue from the context. */
+export const layerWithQueue = (
+  config: SmtpListenerConfig,
+  options: Omit<SmtpListenerOptions, "workQueue"> = {}
+): Layer.Layer<SmtpListener, SmtpListenerError, SmtpWorkQueue> =>
+  Layer.scoped(
+    SmtpListener,
+    Effect.flatMap(SmtpWorkQueue, (workQueue) => make(config, { ...options, workQueue }))
+  )
 
 /** The listener configured from `Config` under `prefix` ("smtp": smtp.port, smtp.domains, ...). */
 export const layerConfig = (

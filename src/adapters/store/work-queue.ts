@@ -32,10 +32,11 @@ export interface SmtpWorkItem extends SmtpEnvelope {
   readonly claimedUntil: number | null
 }
 
-/** How much work is waiting: all rows, and those under a live claim at `now`. */
+/** How much work is waiting: all rows, those under a live claim at `now`, and the octets of all. */
 export interface SmtpWorkCounts {
   readonly queued: number
   readonly claimed: number
+  readonly octets: number
 }
 
 /**
@@ -63,7 +64,7 @@ export class SmtpWorkQueue extends Context.Tag("rebound/Store/SmtpWorkQueue")<
     /** Gives up `holder`'s claims on these rows, so that any process may claim them at once. */
     readonly release: (ids: ReadonlyArray<number>, holder: string) => Effect.Effect<number, StoreError>
     readonly counts: Effect.Effect<SmtpWorkCounts, StoreError>
-    /** One round trip to the database: fails when the store cannot be reached. */
+    /** One round trip to the work table: fails when the store cannot be reached (or the table read). */
     readonly ping: Effect.Effect<void, StoreError>
   }
 >() {}
@@ -185,12 +186,12 @@ export const make = Effect.gen(function* () {
 
   const counts = Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
-    const rows = yield* sql<{ queued: unknown; claimed: unknown }>`SELECT COUNT(*) AS queued,
-      COUNT(CASE WHEN claimed_until >= ${now} THEN 1 END) AS claimed FROM smtp_work`
-    return { queued: num(rows[0]?.queued ?? 0), claimed: num(rows[0]?.claimed ?? 0) }
+    const rows = yield* sql<{ queued: unknown; claimed: unknown; octets: unknown }>`SELECT COUNT(*) AS queued,
+      COUNT(CASE WHEN claimed_until >= ${now} THEN 1 END) AS claimed, COALESCE(SUM(size), 0) AS octets FROM smtp_work`
+    return { queued: num(rows[0]?.queued ?? 0), claimed: num(rows[0]?.claimed ?? 0), octets: num(rows[0]?.octets ?? 0) }
   }).pipe(Effect.mapError(databaseError("counting queued SMTP mail")), Effect.withSpan("SmtpWorkQueue.counts"))
 
-  const ping = sql`SELECT 1`.pipe(
+  const ping = sql`SELECT id FROM smtp_work LIMIT 1`.pipe(
     Effect.asVoid,
     Effect.mapError(databaseError("reaching the store")),
     Effect.withSpan("SmtpWorkQueue.ping")
