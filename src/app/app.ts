@@ -1,5 +1,5 @@
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import { Context, Effect, Layer, Logger, LogLevel } from "effect"
+import { Context, Duration, Effect, Layer, Logger, LogLevel } from "effect"
 import { Forwarder } from "../adapters/forward/forwarder.js"
 import { Mailbox } from "../adapters/mailbox/mailbox.js"
 import * as MaildirMailbox from "../adapters/mailbox/maildir-mailbox.js"
@@ -10,6 +10,8 @@ import * as SqliteStore from "../adapters/store/sqlite.js"
 import type { StoreSettings } from "../adapters/store/store.js"
 import { makeTokenVerifier } from "../domain/codec.js"
 import { type Account, type AppConfig, loadConfig } from "./config.js"
+import * as Leasing from "./leasing.js"
+import { holderId } from "./leasing.js"
 import { type AccountHandle, type ProcessorSettings } from "./processor.js"
 import * as Processor from "./processor.js"
 import { ProcessorStatus } from "./status.js"
@@ -101,9 +103,28 @@ export const processorSettings = (config: AppConfig): ProcessorSettings => ({
   batchSize: 50
 })
 
+/**
+ * This process's leases: `member` for `rebound run` (it shares the accounts with the other live processes),
+ * a visitor for `rebound once` (it takes a free account, and skips one another process holds).
+ */
+export const leasingLayer = (config: AppConfig, member: boolean) =>
+  Leasing.layer({
+    holder: holderId(config.instance),
+    ttl: Duration.seconds(config.leases.ttlSeconds),
+    accounts: config.accounts.filter((account) => account.type !== "smtp").length,
+    member
+  })
+
 /** The processor, the status board and the store, from a configuration. */
 export const coreLayer = (config: AppConfig) =>
   Processor.layer(processorSettings(config)).pipe(
+    Layer.provideMerge(Layer.mergeAll(storeLayer(config), ProcessorStatus.layer, Forwarder.layer))
+  )
+
+/** `coreLayer` with this process's leases, for the commands that empty accounts (run: member, once: visitor). */
+export const leasedCoreLayer = (config: AppConfig, member: boolean) =>
+  Processor.layer(processorSettings(config)).pipe(
+    Layer.provideMerge(leasingLayer(config, member)),
     Layer.provideMerge(Layer.mergeAll(storeLayer(config), ProcessorStatus.layer, Forwarder.layer))
   )
 

@@ -84,10 +84,17 @@ export const MaildirAccount = Schema.Struct({
 })
 export type MaildirAccount = typeof MaildirAccount.Type
 
-/** The spool of rebound's own SMTP listener (see "smtp"). */
+/** The spool of rebound's own SMTP listener (see "smtp"): its Maildir, or with smtp.spool "store" the work queue. */
 export const SmtpAccount = Schema.Struct({
   type: Schema.Literal("smtp"),
-  ...accountCommon
+  ...accountCommon,
+  leaseSeconds: Schema.optional(
+    PositiveInt.annotations({
+      description:
+        "with smtp.spool store: seconds the mails a session claimed stay with this process; if it dies, the other " +
+        "processes take them over after this time. Must exceed maxSecondsPerSession (default: it plus 60)"
+    })
+  )
 })
 export type SmtpAccount = typeof SmtpAccount.Type
 
@@ -147,6 +154,15 @@ export const ArchiveConfig = Schema.Struct({
   retentionDays: withDefault(PositiveInt, () => 90, "days archived bytes are kept")
 })
 
+export const LeaseConfig = Schema.Struct({
+  ttlSeconds: withDefault(
+    Schema.Number.pipe(Schema.greaterThanOrEqualTo(1)),
+    () => 30,
+    "seconds a lease lasts unless renewed (every third of it): a dead process's accounts are taken over within 4/3 of it"
+  )
+})
+export type LeaseConfig = typeof LeaseConfig.Type
+
 /** The whole of rebound.config.json. */
 export const AppConfig = Schema.Struct({
   $schema: Schema.optional(Schema.String),
@@ -170,6 +186,11 @@ export const AppConfig = Schema.Struct({
   archive: withDefault(ArchiveConfig, () => Schema.decodeUnknownSync(ArchiveConfig)({}), "raw mail archive"),
   rules: withDefault(Schema.Array(Rule), () => [], "qualification rules that run before the built-in ones"),
   signing: withDefault(SigningConfig, () => Schema.decodeUnknownSync(SigningConfig)({}), "signing keys"),
+  leases: withDefault(
+    LeaseConfig,
+    () => Schema.decodeUnknownSync(LeaseConfig)({}),
+    "how several processes on one store share the accounts and the once-only jobs (docs/scale-out.md)"
+  ),
   log: withDefault(LogConfig, () => Schema.decodeUnknownSync(LogConfig)({}), "logging"),
   http: withDefault(
     Schema.NullOr(HttpConfig),

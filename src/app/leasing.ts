@@ -25,6 +25,8 @@ export interface LeaseSettings {
   readonly ttl: Duration.Duration
   /** how many leased accounts the processes share (each takes at most its share of them) */
   readonly accounts: number
+  /** whether this process counts among those that share the accounts (`rebound run`), or only visits (`once`) */
+  readonly member: boolean
 }
 
 /** A per-process holder id: the configured instance, host name, pid and a random part (pids are reused). */
@@ -159,6 +161,7 @@ export const make = (settings: LeaseSettings) =>
         })
       })
 
+    if (!settings.member) return Leasing.of({ settings, account, hold })
     // membership: the live processes divide the accounts between them
     const membership = processLease(holder)
     const countLive = Effect.gen(function* () {

@@ -20,7 +20,7 @@ const names = ["a", "b", "c", "d"]
 const startProcess = (holder: string) =>
   Effect.gen(function* () {
     const scope = yield* Scope.make()
-    const leasing = yield* makeLeasing({ holder, ttl, accounts: names.length }).pipe(Scope.extend(scope))
+    const leasing = yield* makeLeasing({ holder, ttl, accounts: names.length, member: true }).pipe(Scope.extend(scope))
     return { leasing, scope }
   })
 

@@ -1,16 +1,17 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { Context, Duration, Effect, Layer, Option } from "effect"
-import { layer as smtpListenerLayer, SmtpListener } from "../../adapters/smtp/listener.js"
+import { Context, Duration, Effect, Either, Layer, Option } from "effect"
+import { SmtpListener } from "../../adapters/smtp/listener.js"
 import { layer as alertsLayer } from "../alerts/alerts.js"
 import { layer as httpLayer } from "../http/server.js"
 import { layer as webhooksLayer } from "../webhooks/webhooks.js"
 import { MailboxError } from "../../adapters/mailbox/mailbox.js"
 import { Store } from "../../adapters/store/store.js"
-import { accountHandles, coreLayer } from "../app.js"
+import { accountHandles, leasedCoreLayer, smtpListenerLayer } from "../app.js"
 import { type AppConfig, pollInterval } from "../config.js"
-import { Processor, type Progress, type SessionResult } from "../processor.js"
+import { accountLease, Leasing, onceAcrossProcesses } from "../leasing.js"
+import { Processor, type Progress, SessionGuard, type SessionResult } from "../processor.js"
 import { configOption, withConfig } from "./shared.js"
 
 const write = (text: string) => Effect.sync(() => void process.stdout.write(text))
@@ -27,10 +28,11 @@ export const daemon = (config: AppConfig) =>
   Effect.gen(function* () {
     yield* Effect.logInfo(trustNotice(config))
     if (config.smtp !== undefined) {
-      const listener = yield* Layer.build(smtpListenerLayer(config.smtp, { keys: config.signing.keys }))
-      const { address, spoolDir } = Context.get(listener, SmtpListener)
+      const listener = yield* Layer.build(smtpListenerLayer(config.smtp, config, { keys: config.signing.keys }))
+      const { address, spool, spoolDir } = Context.get(listener, SmtpListener)
+      const where = spool === "store" ? "the store's SMTP work table" : spoolDir
       yield* Effect.logInfo(
-        `SMTP listener on ${address.host}:${address.port} for ${config.smtp.domains.join(", ")}, spool ${spoolDir}`
+        `SMTP listener on ${address.host}:${address.port} for ${config.smtp.domains.join(", ")}, spool ${where}`
       )
       if (!config.accounts.some((account) => account.type === "smtp")) {
         yield* Effect.logWarning('the SMTP listener spools mail, but no account of type "smtp" reads the spool')
@@ -48,11 +50,19 @@ export const daemon = (config: AppConfig) =>
       )
       yield* Effect.forkScoped(processor.run(handle, pollInterval(handle.account)))
     }
+    // the daily job runs once a day across every process on the store, in whichever claims it
+    const leasing = yield* Leasing
     yield* Effect.forkScoped(
-      store.runDaily.pipe(Effect.tapErrorCause((cause) => Effect.logError("the daily job stopped", cause)))
+      onceAcrossProcesses({
+        name: "job:daily",
+        holder: leasing.settings.holder,
+        period: "24 hours",
+        checkEvery: "1 minute",
+        job: store.maintenance
+      })
     )
     return yield* Effect.never
-  }).pipe(Effect.scoped, Effect.provide(coreLayer(config)))
+  }).pipe(Effect.scoped, Effect.provide(leasedCoreLayer(config, true)))
 
 const run = Command.make("run", { config: configOption }, ({ config }) =>
   withConfig(config, (loaded, source) =>
@@ -123,10 +133,30 @@ const once = Command.make(
         }
         const handles = yield* accountHandles(loaded, only)
         const processor = yield* Processor
+        const leasing = yield* Leasing
         const report = progressReporter(process.stderr.isTTY === true)
         let failed = false
         for (const handle of handles) {
+          // an account another live process is emptying is skipped, not waited for
+          const lease =
+            handle.account.type === "smtp"
+              ? Either.right({ keep: Effect.succeed(true) })
+              : yield* leasing
+                  .hold(accountLease(handle.account.name))
+                  .pipe(
+                    Effect.catchAll((error) =>
+                      Effect.zipRight(writeError(`${handle.account.name}: ${error.message}\n`), Effect.fail(error))
+                    )
+                  )
+          if (Either.isLeft(lease)) {
+            const seconds = Math.max(0, Math.ceil(lease.left.remainingMillis / 1000))
+            yield* write(
+              `${handle.account.name}: skipped, held by ${lease.left.holder} (lease ends in ${seconds} s unless renewed)\n`
+            )
+            continue
+          }
           const results = yield* processor.drain(handle, report).pipe(
+            Effect.provideService(SessionGuard, { keep: lease.right.keep }),
             Effect.catchAll((error) =>
               Effect.zipRight(
                 Effect.zipRight(
@@ -140,7 +170,7 @@ const once = Command.make(
           yield* write(summary(handle.account.name, results))
         }
         if (failed) yield* Effect.sync(() => void (process.exitCode = 1))
-      }).pipe(Effect.scoped, Effect.provide(coreLayer(loaded)))
+      }).pipe(Effect.scoped, Effect.provide(leasedCoreLayer(loaded, false)))
     )
 ).pipe(
   Command.withDescription(
