@@ -1,12 +1,16 @@
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { Context, Duration, Effect, Layer, Logger, LogLevel } from "effect"
 import { Forwarder } from "../adapters/forward/forwarder.js"
-import { Mailbox } from "../adapters/mailbox/mailbox.js"
+import { Mailbox, MailboxError } from "../adapters/mailbox/mailbox.js"
 import * as MaildirMailbox from "../adapters/mailbox/maildir-mailbox.js"
 import * as Pop3Mailbox from "../adapters/mailbox/pop3-mailbox.js"
 import * as MemoryStore from "../adapters/store/memory.js"
 import * as PostgresStore from "../adapters/store/postgres.js"
 import * as SqliteStore from "../adapters/store/sqlite.js"
+import * as WorkQueue from "../adapters/store/work-queue.js"
+import * as SmtpListener from "../adapters/smtp/listener.js"
+import * as WorkQueueMailbox from "../adapters/smtp/work-queue-mailbox.js"
+import * as SqlClient from "@effect/sql/SqlClient"
 import type { StoreSettings } from "../adapters/store/store.js"
 import { makeTokenVerifier } from "../domain/codec.js"
 import { type Account, type AppConfig, loadConfig } from "./config.js"
@@ -42,6 +46,40 @@ export const storeLayer = (config: AppConfig) => {
 /** Where the spool of rebound's SMTP listener is, for "smtp" accounts. */
 export const smtpSpool = (config: AppConfig): string => config.smtp?.spoolDir ?? "./data/spool"
 
+/**
+ * Where the SMTP listener puts accepted mail: smtp.spool when set; otherwise the store's work table on PostgreSQL
+ * (every process takes mail and any can apply it) and the Maildir spool on SQLite and memory (one process).
+ */
+export const smtpSpoolKind = (config: AppConfig): "maildir" | "store" =>
+  config.smtp?.spool ?? (config.store.type === "postgres" ? "store" : "maildir")
+
+/** How long an smtp account's session holds the mails it claimed from the work queue. */
+export const smtpLease = (account: Extract<Account, { type: "smtp" }>): Duration.Duration =>
+  Duration.seconds(account.leaseSeconds ?? account.maxSecondsPerSession + 60)
+
+/** The store's SQL client: the one already built (`rebound run`, `once`), or the configured store opened for it. */
+const sqlClientLayer = (config: AppConfig) =>
+  Layer.unwrapEffect(
+    Effect.map(Effect.serviceOption(SqlClient.SqlClient), (client) =>
+      client._tag === "Some" ? Layer.succeed(SqlClient.SqlClient, client.value) : storeLayer(config)
+    )
+  )
+
+/** The SMTP listener a configuration asks for, with its spool resolved (the work queue needs the store's client). */
+export const smtpListenerLayer = (
+  smtp: NonNullable<AppConfig["smtp"]>,
+  config: AppConfig,
+  options: Omit<SmtpListener.SmtpListenerOptions, "workQueue"> = {}
+) => {
+  const resolved = { ...smtp, spool: smtpSpoolKind(config) }
+  return resolved.spool === "store"
+    ? SmtpListener.layerWithQueue(resolved, options).pipe(
+        Layer.provide(WorkQueue.layer),
+        Layer.provide(sqlClientLayer(config))
+      )
+    : SmtpListener.layer(resolved, options)
+}
+
 /** The mailbox of one account, as a layer. */
 export const mailboxLayer = (account: Account, config: AppConfig) => {
   switch (account.type) {
@@ -71,10 +109,26 @@ export const mailboxLayer = (account: Account, config: AppConfig) => {
         }
       })
     case "smtp":
-      return MaildirMailbox.layer({
-        path: smtpSpool(config),
-        limits: { maxMailsPerSession: account.maxMailsPerSession }
-      })
+      return smtpSpoolKind(config) === "store"
+        ? WorkQueueMailbox.layer({
+            lease: smtpLease(account),
+            limits: { maxMailsPerSession: account.maxMailsPerSession }
+          }).pipe(
+            Layer.provide(WorkQueue.layer),
+            Layer.provide(sqlClientLayer(config)),
+            Layer.mapError(
+              (error) =>
+                new MailboxError({
+                  reason: "Io",
+                  message: `cannot open the SMTP work queue: ${error.message}`,
+                  cause: error
+                })
+            )
+          )
+        : MaildirMailbox.layer({
+            path: smtpSpool(config),
+            limits: { maxMailsPerSession: account.maxMailsPerSession }
+          })
   }
 }
 
@@ -100,7 +154,7 @@ export const processorSettings = (config: AppConfig): ProcessorSettings => ({
     }),
     ...(config.signing.stampHeader === undefined ? {} : { stampHeader: config.signing.stampHeader })
   },
-  batchSize: 50
+  batchSize: 200
 })
 
 /**
