@@ -1,9 +1,13 @@
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import Database from "better-sqlite3"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { encodeMessageId, type SigningKey } from "../../src/domain/codec.js"
+import { type PostgresServer, postgresBinDir } from "../support/postgres.js"
 import { eximBounce, type Original, personalMail, postfixDsn, qmailBounce } from "../support/mails.js"
 
 /** The CLI the fault suite runs as whole processes. */
@@ -125,45 +129,78 @@ export const backlogMail = (index: number): Buffer => {
   }
 }
 
-/**
- * What a SQLite store holds, without what depends on the moment or the mailbox's unique ids: bounce events by
- * (mail hash, record), address states, address history, counters summed over hours, ledger outcomes by hash.
- */
-export const dumpStore = (file: string) => {
+/** The queries of a store dump: what does not depend on the moment or on the mailbox's unique ids. */
+const dumpQueries = {
+  ledger: "SELECT sha256, outcome, records, size, archived, detail FROM mail_ledger",
+  events: `SELECT sha256, record_index, kind, address, domain, type, reason, status, rule, correlation_source,
+    delivery_id, sent_message_id, counted_against, suspect FROM bounce_events`,
+  addresses: `SELECT address, domain, status, list, error_count, previous_error_count, last_error_reason,
+    last_error_type, quarantine_reason, quarantine_type, quarantine_cause, suspect FROM address_states`,
+  history: `SELECT address, from_status, to_status, cause, error_count, reason, suspect, who, mail_sha256, record_index
+    FROM address_history`,
+  counters: "SELECT domain, counter, SUM(n) FROM domain_counts GROUP BY domain, counter",
+  deliveries: "SELECT message_key, delivery_id, recipient, state, type, reason FROM delivery_log",
+  archived: "SELECT sha256, size, outcome FROM raw_mails"
+} as const
+
+export type StoreDump = { readonly [K in keyof typeof dumpQueries]: ReadonlyArray<string> }
+
+/** One row as text the same on SQLite and PostgreSQL (numbers, bigints and booleans as digits), rows sorted. */
+const normalized = (rows: ReadonlyArray<ReadonlyArray<unknown>>): Array<string> =>
+  rows
+    .map((row) =>
+      JSON.stringify(
+        row.map((value) =>
+          value === null || value === undefined
+            ? null
+            : typeof value === "boolean"
+              ? value
+                ? "1"
+                : "0"
+              : Buffer.isBuffer(value)
+                ? value.toString("hex")
+                : String(value)
+        )
+      )
+    )
+    .sort()
+
+/** Bounce events by (mail hash, record), address states and history, counters summed over hours, the ledger. */
+export const dumpStore = (file: string): StoreDump => {
   const db = new Database(file, { readonly: true })
   try {
-    const all = (sql: string) =>
-      db
-        .prepare(sql)
-        .raw()
-        .all()
-        .map((row) => JSON.stringify(row))
-    return {
-      ledger: all(
-        "SELECT sha256, outcome, records, size, archived, detail FROM mail_ledger ORDER BY sha256, outcome, records"
-      ),
-      events: all(
-        `SELECT sha256, record_index, kind, address, domain, type, reason, status, rule, correlation_source,
-          delivery_id, sent_message_id, counted_against, suspect FROM bounce_events ORDER BY sha256, record_index`
-      ),
-      addresses: all(
-        `SELECT address, domain, status, list, error_count, previous_error_count, last_error_reason, last_error_type,
-          quarantine_reason, quarantine_type, quarantine_cause, suspect FROM address_states ORDER BY address`
-      ),
-      history: all(
-        `SELECT address, from_status, to_status, cause, error_count, reason, suspect, who, mail_sha256, record_index
-          FROM address_history ORDER BY address, mail_sha256, record_index, to_status`
-      ),
-      counters: all(
-        "SELECT domain, counter, SUM(n) FROM domain_counts GROUP BY domain, counter ORDER BY domain, counter"
-      ),
-      deliveries: all("SELECT message_key, delivery_id, recipient, state, type, reason FROM delivery_log ORDER BY 1"),
-      archived: all("SELECT sha256, size, outcome FROM raw_mails ORDER BY sha256")
-    }
+    const entries = Object.entries(dumpQueries).map(([name, sql]) => [
+      name,
+      normalized(db.prepare(sql).raw().all() as Array<Array<unknown>>)
+    ])
+    return Object.fromEntries(entries) as StoreDump
   } finally {
     db.close()
   }
 }
+
+/** The same dump of a PostgreSQL store. */
+export const dumpPostgres = (url: string): Promise<StoreDump> =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const entries: Array<[string, Array<string>]> = []
+      for (const [name, query] of Object.entries(dumpQueries)) {
+        entries.push([name, normalized(yield* sql.unsafe(query).values)])
+      }
+      return Object.fromEntries(entries) as unknown as StoreDump
+    }).pipe(Effect.scoped, Effect.provide(PgClient.layer({ url: Redacted.make(url) })))
+  )
+
+/** When each mail of a PostgreSQL store's ledger was committed, by unique id. */
+export const ledgerTimesPostgres = (url: string): Promise<Map<string, number>> =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const rows = yield* sql.unsafe("SELECT uid, processed_at FROM mail_ledger").values
+      return new Map(rows.map(([uid, at]) => [String(uid), Number(at)]))
+    }).pipe(Effect.scoped, Effect.provide(PgClient.layer({ url: Redacted.make(url) })))
+  )
 
 /** Rows of the ledger, or 0 while the store does not exist yet. */
 export const ledgerCount = (file: string): number => {
@@ -176,4 +213,56 @@ export const ledgerCount = (file: string): number => {
   } finally {
     db.close()
   }
+}
+
+/**
+ * Stops a server of test/support/postgres.ts (a fast shutdown: connections are cut, what was committed stays) and
+ * returns a function that starts it again with the same options and data.
+ */
+export const stopPostgresForAWhile = (server: PostgresServer): (() => void) => {
+  const bin = postgresBinDir()!
+  const asRoot = process.getuid?.() === 0
+  const psql = execFileSync(
+    path.join(bin, "psql"),
+    [
+      "-h",
+      server.host,
+      "-p",
+      String(server.port),
+      "-U",
+      server.user,
+      "-d",
+      "postgres",
+      "-At",
+      "-c",
+      "SHOW data_directory"
+    ],
+    { encoding: "utf8" }
+  )
+  const data = psql.trim()
+  // postmaster.opts: the server's binary, then its arguments in double quotes; -D and the folder are given apart
+  const quoted = [...fs.readFileSync(path.join(data, "postmaster.opts"), "utf8").matchAll(/"([^"]*)"/g)].map(
+    (match) => match[1]!
+  )
+  const options = quoted.filter(
+    (arg, index) => arg !== "-D" && quoted[index - 1] !== "-D" && !arg.endsWith("/postgres")
+  )
+  const pgCtl = (args: ReadonlyArray<string>) => {
+    const [file, argv] = asRoot
+      ? ["runuser", ["-u", "postgres", "--", path.join(bin, "pg_ctl"), ...args]]
+      : [path.join(bin, "pg_ctl"), [...args]]
+    execFileSync(file, argv, { stdio: "pipe", timeout: 60_000 })
+  }
+  pgCtl(["-D", data, "-m", "fast", "-w", "stop"])
+  return () =>
+    pgCtl([
+      "-D",
+      data,
+      "-o",
+      options.filter((_, i) => i > 1 || options[0] !== "-D").join(" "),
+      "-l",
+      path.join(path.dirname(data), "server.log"),
+      "-w",
+      "start"
+    ])
 }
