@@ -664,6 +664,7 @@ export const reasonText = {
       "mailbox currently suspended",
       "mailbox disabled",
       "mailbox is frozen",
+      "mailbox temporarily disabled",
       "mailbox unavailable or access denied",
       "recipient rejected: temporarily inactive",
       "recipient suspend the service",

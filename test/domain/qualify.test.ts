@@ -43,6 +43,12 @@ describe("qualify: texts of the main MTA families", () => {
     })
   })
 
+  it("a temporarily disabled mailbox is suspend, not blocked (which 4.2.1 alone would say)", () => {
+    const q = reasonOf("450 4.2.1 Mailbox temporarily disabled", { action: "delayed", kind: "delay" })
+    assert.strictEqual(q.reason, "suspend")
+    assert.strictEqual(reasonOf("450 4.2.1 <ann@example.net>: try again later").reason, "blocked")
+  })
+
   it("Postfix: over quota is a soft mailbox-full bounce", () => {
     const q = reasonOf("host mail.example.net[192.0.2.3] said: 452 4.2.2 <ann@example.net>: Mailbox is full")
     assert.strictEqual(q.reason, "mailboxfull")
