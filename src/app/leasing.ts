@@ -75,6 +75,13 @@ export const make = (settings: LeaseSettings) =>
     const liveProcesses = yield* Ref.make(1)
     const deciding = yield* Effect.makeSemaphore(1)
 
+    const membership = processLease(holder)
+    const countLive = Effect.gen(function* () {
+      yield* leases.acquire(membership, holder, ttl)
+      const live = yield* leases.list("process:")
+      yield* Ref.set(liveProcesses, live.filter((lease) => lease.remainingMillis > 0).length)
+    })
+
     const shareOf = (live: number) => Math.max(1, Math.ceil(settings.accounts / Math.max(1, live)))
 
     /** Renews `name` every `ttl / 3` until the scope closes; lost when renewal is refused or fails for a whole ttl. */
@@ -120,6 +127,8 @@ export const make = (settings: LeaseSettings) =>
         const leaseName = accountLease(name)
         const taken = yield* deciding.withPermits(1)(
           Effect.gen(function* () {
+            // counted now, not at the last heartbeat: processes started together see each other before they choose
+            if (settings.member) yield* countLive.pipe(Effect.ignore)
             const held = yield* Ref.get(accounts)
             if (held.size >= shareOf(yield* Ref.get(liveProcesses))) return false
             const attempt = yield* leases.acquire(leaseName, holder, ttl)
@@ -163,12 +172,6 @@ export const make = (settings: LeaseSettings) =>
 
     if (!settings.member) return Leasing.of({ settings, account, hold })
     // membership: the live processes divide the accounts between them
-    const membership = processLease(holder)
-    const countLive = Effect.gen(function* () {
-      yield* leases.acquire(membership, holder, ttl)
-      const live = yield* leases.list("process:")
-      yield* Ref.set(liveProcesses, live.filter((lease) => lease.remainingMillis > 0).length)
-    })
     yield* countLive.pipe(Effect.ignore)
     yield* countLive.pipe(
       Effect.catchAll((error) => Effect.logWarning(`counting live processes failed: ${error.message}`)),
