@@ -43,7 +43,8 @@ export interface SmtpWorkCounts {
  * The SMTP work queue: mail the listener accepted with `smtp.spool` "store", shared by every process on the store.
  * A claim leases rows to one holder until its expiry (FOR UPDATE SKIP LOCKED on PostgreSQL: concurrent claimers get
  * disjoint rows and never wait for each other); a holder that dies leaves its rows to be claimed again once the
- * lease runs out. A row is deleted only by `complete`, after its mail is applied, so it is retrieved at least once;
+ * lease runs out. On PostgreSQL the expiry is on the server's clock, so the machines' clocks need not agree; on
+ * SQLite (one machine) and in memory it is Effect's Clock. A row is deleted only by `complete`, after its mail is applied, so it is retrieved at least once;
  * the ledger (keyed by the row id) makes its effect on the store happen exactly once.
  */
 export class SmtpWorkQueue extends Context.Tag("rebound/Store/SmtpWorkQueue")<
@@ -84,6 +85,11 @@ const itemColumns = "id, queue_id, sender, recipient, received_at, size, claimed
 
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  // milliseconds since the epoch on the server's clock (PostgreSQL), or Effect's Clock bound as a parameter
+  const nowMillis = sql.onDialectOrElse({
+    pg: () => Effect.succeed(sql.literal("(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::bigint")),
+    orElse: () => Effect.map(Clock.currentTimeMillis, (now) => sql`${now}`)
+  })
   const skipLocked = sql.onDialectOrElse({
     pg: () => sql.literal("FOR UPDATE SKIP LOCKED"),
     orElse: () => sql.literal("")
@@ -135,9 +141,9 @@ export const make = Effect.gen(function* () {
         message: `a claim needs a positive limit and lease (got ${options.limit} rows, ${options.leaseMillis} ms)`
       })
     }
-    const now = yield* Clock.currentTimeMillis
+    const now = yield* nowMillis
     const rows = yield* sql`UPDATE smtp_work SET claimed_by = ${options.holder},
-        claimed_until = ${now + options.leaseMillis}
+        claimed_until = ${now} + ${options.leaseMillis}
       WHERE id IN (SELECT id FROM smtp_work WHERE claimed_until IS NULL OR claimed_until < ${now}
         ORDER BY id LIMIT ${options.limit} ${skipLocked})
       RETURNING ${sql.literal(itemColumns)}`.pipe(Effect.mapError(databaseError("claiming SMTP mail")))
@@ -185,7 +191,7 @@ export const make = Effect.gen(function* () {
   )
 
   const counts = Effect.gen(function* () {
-    const now = yield* Clock.currentTimeMillis
+    const now = yield* nowMillis
     const rows = yield* sql<{ queued: unknown; claimed: unknown; octets: unknown }>`SELECT COUNT(*) AS queued,
       COUNT(CASE WHEN claimed_until >= ${now} THEN 1 END) AS claimed, COALESCE(SUM(size), 0) AS octets FROM smtp_work`
     return { queued: num(rows[0]?.queued ?? 0), claimed: num(rows[0]?.claimed ?? 0), octets: num(rows[0]?.octets ?? 0) }
