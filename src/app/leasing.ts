@@ -33,6 +33,14 @@ export interface LeaseSettings {
 export const holderId = (instance: string): string =>
   `${instance}@${os.hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`
 
+/**
+ * How often a process looks for accounts to take and counts the live processes: every second, or every third of the
+ * ttl if that is shorter. An account is taken over within ttl + this after its holder died; a newly started process
+ * gets its share within about this (and the current batch of the process that hands it over).
+ */
+export const lookEvery = (ttl: Duration.Duration): Duration.Duration =>
+  Duration.millis(Math.max(10, Math.min(1000, Math.floor(Duration.toMillis(ttl) / 3))))
+
 /** A lease this process holds for as long as the scope that took it lives. */
 export interface HeldLease {
   readonly name: string
@@ -55,6 +63,8 @@ export class Leasing extends Context.Tag("rebound/App/Leasing")<
   Leasing,
   {
     readonly settings: LeaseSettings
+    /** how often a process looks for free accounts and counts the live processes */
+    readonly retryEvery: Duration.Duration
     /**
      * Takes an account's lease if it is free and within this process's share; renewed while the scope lives,
      * released when it closes. None: another process holds it, or this process has its share.
@@ -71,6 +81,7 @@ export const make = (settings: LeaseSettings) =>
     const { holder, ttl } = settings
     const ttlMillis = Duration.toMillis(ttl)
     const renewEvery = Duration.millis(Math.max(10, Math.floor(ttlMillis / 3)))
+    const retryEvery = lookEvery(ttl)
     const accounts = yield* Ref.make(new Set<string>())
     const liveProcesses = yield* Ref.make(1)
     const deciding = yield* Effect.makeSemaphore(1)
@@ -127,10 +138,14 @@ export const make = (settings: LeaseSettings) =>
         const leaseName = accountLease(name)
         const taken = yield* deciding.withPermits(1)(
           Effect.gen(function* () {
-            // counted now, not at the last heartbeat: processes started together see each other before they choose
+            const full = Effect.map(
+              Effect.zip(Ref.get(accounts), Ref.get(liveProcesses)),
+              ([held, live]) => held.size >= shareOf(live)
+            )
+            if (yield* full) return false
+            // counted again now: processes started together see each other before they choose
             if (settings.member) yield* countLive.pipe(Effect.ignore)
-            const held = yield* Ref.get(accounts)
-            if (held.size >= shareOf(yield* Ref.get(liveProcesses))) return false
+            if (yield* full) return false
             const attempt = yield* leases.acquire(leaseName, holder, ttl)
             if (attempt.held) yield* Ref.update(accounts, (set) => new Set(set).add(name))
             return attempt.held
@@ -170,18 +185,18 @@ export const make = (settings: LeaseSettings) =>
         })
       })
 
-    if (!settings.member) return Leasing.of({ settings, account, hold })
+    if (!settings.member) return Leasing.of({ settings, retryEvery, account, hold })
     // membership: the live processes divide the accounts between them
     yield* countLive.pipe(Effect.ignore)
     yield* countLive.pipe(
       Effect.catchAll((error) => Effect.logWarning(`counting live processes failed: ${error.message}`)),
-      Effect.repeat(Schedule.spaced(renewEvery)),
-      Effect.delay(renewEvery),
+      Effect.repeat(Schedule.spaced(retryEvery)),
+      Effect.delay(retryEvery),
       Effect.forkScoped
     )
     yield* Effect.addFinalizer(() => leases.release(membership, holder).pipe(Effect.ignore))
 
-    return Leasing.of({ settings, account, hold })
+    return Leasing.of({ settings, retryEvery, account, hold })
   })
 
 /** This process's leases for as long as the layer lives. */

@@ -394,7 +394,6 @@ export const make = (settings: ProcessorSettings) =>
       }
       // several processes on one store: poll only while this process holds the account's lease
       const leases = leasing.value
-      const retryEvery = Duration.millis(Math.max(10, Math.floor(Duration.toMillis(leases.settings.ttl) / 3)))
       const turn = Effect.scoped(
         Effect.gen(function* () {
           const lease = yield* leases.account(name)
@@ -408,7 +407,7 @@ export const make = (settings: ProcessorSettings) =>
           Effect.logWarning(`account lease: ${error.message}`).pipe(Effect.annotateLogs({ account: name }))
         )
       )
-      return Effect.zipRight(register, Effect.forever(Effect.zipRight(turn, Effect.sleep(retryEvery))))
+      return Effect.zipRight(register, Effect.forever(Effect.zipRight(turn, Effect.sleep(leases.retryEvery))))
     }
 
     return Processor.of({ settings, session, drain, run })
