@@ -53,6 +53,21 @@ export interface ReboundProcess {
 /** Everything the processes of this test file wrote, for the suite that greps logs for secrets. */
 export const capturedLogs: Array<string> = []
 
+const spawned = new Set<ChildProcess>()
+
+/** Kills, by their ids, the rebound processes of this file still running (after a failed test: `run` never ends). */
+export const killLeftovers = async () => {
+  const running = [...spawned]
+  for (const child of running) child.kill("SIGKILL")
+  await Promise.all(
+    running.map((child) =>
+      child.exitCode !== null || child.signalCode !== null
+        ? undefined
+        : new Promise((resolve) => child.once("exit", resolve))
+    )
+  )
+}
+
 /** Runs `rebound <args>` in `cwd` (a temp dir holding its config and data). */
 export const spawnRebound = (args: ReadonlyArray<string>, cwd: string): ReboundProcess => {
   const child = spawn(process.execPath, [bin, ...args], {
@@ -60,6 +75,8 @@ export const spawnRebound = (args: ReadonlyArray<string>, cwd: string): ReboundP
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NODE_OPTIONS: "" }
   })
+  spawned.add(child)
+  child.once("exit", () => spawned.delete(child))
   const chunks: Array<string> = []
   const record = (data: Buffer) => {
     const text = data.toString()

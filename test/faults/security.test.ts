@@ -20,6 +20,7 @@ import { skipWithout } from "../support/services.js"
 import {
   capturedLogs,
   dumpPostgres,
+  killLeftovers,
   messageIdDomain,
   type ReboundProcess,
   signingKey,
@@ -154,7 +155,7 @@ describe.skipIf(skip)("security of a running rebound", () => {
   })
 
   afterAll(async () => {
-    if (daemon !== undefined && daemon.child.exitCode === null) daemon.child.kill("SIGKILL")
+    await killLeftovers()
     await dovecot?.stop()
     postgres?.stop()
     await new Promise((resolve) => receiver?.close(resolve))
