@@ -34,6 +34,26 @@ export const holderId = (instance: string): string =>
   `${instance}@${os.hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`
 
 /**
+ * Whether `holder` (a `holderId`) is a process of this machine that no longer runs: its leases need not be waited
+ * out, so a single process restarted after a crash (systemd, SIGKILL) resumes at once instead of after the ttl.
+ * Same host name and a pid that `kill(pid, 0)` does not find; this process's own pid counts as alive (several holders
+ * inside one process in tests). Containers that share a host name but not a pid namespace should set distinct
+ * `instance` names or host names (docs/scale-out.md).
+ */
+export const isDeadLocalHolder = (holder: string): boolean => {
+  const match = /@([^@:]+):(\d+):[0-9a-f]+$/.exec(holder)
+  if (match === null || match[1] !== os.hostname()) return false
+  const pid = Number(match[2])
+  if (pid === process.pid || !Number.isSafeInteger(pid) || pid <= 0) return false
+  try {
+    process.kill(pid, 0)
+    return false
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ESRCH"
+  }
+}
+
+/**
  * How often a process looks for accounts to take and counts the live processes: every second, or every third of the
  * ttl if that is shorter. An account is taken over within ttl + this after its holder died; a newly started process
  * gets its share within about this (and the current batch of the process that hands it over).
@@ -90,8 +110,20 @@ export const make = (settings: LeaseSettings) =>
     const countLive = Effect.gen(function* () {
       yield* leases.acquire(membership, holder, ttl)
       const live = yield* leases.list("process:")
-      yield* Ref.set(liveProcesses, live.filter((lease) => lease.remainingMillis > 0).length)
+      const dead = live.filter((lease) => lease.remainingMillis > 0 && isDeadLocalHolder(lease.holder))
+      yield* Effect.forEach(dead, (lease) => leases.release(lease.name, lease.holder), { discard: true })
+      yield* Ref.set(liveProcesses, live.filter((lease) => lease.remainingMillis > 0).length - dead.length)
     })
+
+    /** Takes `name`; a lease of a dead process of this machine is released first rather than waited out. */
+    const acquire = (name: string) =>
+      Effect.gen(function* () {
+        const attempt = yield* leases.acquire(name, holder, ttl)
+        if (attempt.held || !isDeadLocalHolder(attempt.lease.holder)) return attempt
+        yield* Effect.logInfo(`lease ${name}: its holder ${attempt.lease.holder} no longer runs, taken over`)
+        yield* leases.release(name, attempt.lease.holder)
+        return yield* leases.acquire(name, holder, ttl)
+      })
 
     const shareOf = (live: number) => Math.max(1, Math.ceil(settings.accounts / Math.max(1, live)))
 
@@ -146,7 +178,7 @@ export const make = (settings: LeaseSettings) =>
             // counted again now: processes started together see each other before they choose
             if (settings.member) yield* countLive.pipe(Effect.ignore)
             if (yield* full) return false
-            const attempt = yield* leases.acquire(leaseName, holder, ttl)
+            const attempt = yield* acquire(leaseName)
             if (attempt.held) yield* Ref.update(accounts, (set) => new Set(set).add(name))
             return attempt.held
           })
@@ -175,7 +207,7 @@ export const make = (settings: LeaseSettings) =>
 
     const hold = (name: string) =>
       Effect.gen(function* () {
-        const attempt = yield* leases.acquire(name, holder, ttl)
+        const attempt = yield* acquire(name)
         if (!attempt.held) return Either.left(attempt.lease) as Either.Either<HeldLease, Lease>
         const alive = yield* keepAlive(name)
         return Either.right({

@@ -8,9 +8,17 @@ import { MailLedger } from "../../src/adapters/store/mail-ledger.js"
 import * as MemoryStore from "../../src/adapters/store/memory.js"
 import { makeTokenVerifier, type SigningKey } from "../../src/domain/codec.js"
 import { type Account, MaildirAccount } from "../../src/app/config.js"
-import { type HeldLease, Leasing, make as makeLeasing, onceAcrossProcesses } from "../../src/app/leasing.js"
+import {
+  type HeldLease,
+  isDeadLocalHolder,
+  Leasing,
+  make as makeLeasing,
+  onceAcrossProcesses
+} from "../../src/app/leasing.js"
 import { type AccountHandle, make as makeProcessor, SessionGuard } from "../../src/app/processor.js"
 import { ProcessorStatus } from "../../src/app/status.js"
+import { spawnSync } from "node:child_process"
+import * as os from "node:os"
 import { postfixDsn, qmailBounce } from "../support/mails.js"
 
 const ttl = Duration.seconds(3)
@@ -69,6 +77,25 @@ describe("Leasing", () => {
       yield* TestClock.adjust(Duration.millis(200))
       // the dead process's membership has expired too: its share is all four
       assert.deepStrictEqual([...(yield* takeAll(survivor.leasing)).keys()], names)
+    }).pipe(Effect.provide(leasesInMemory))
+  )
+
+  it.effect("a process of this machine that no longer runs is not waited out: its leases are taken at once", () =>
+    Effect.gen(function* () {
+      const leases = yield* AccountLeases
+      const exited = spawnSync(process.execPath, ["-e", ""])
+      const dead = `prod@${os.hostname()}:${exited.pid}:0badc0de`
+      const elsewhere = `prod@another-host.example:${exited.pid}:0badc0de`
+      assert.isTrue(isDeadLocalHolder(dead))
+      assert.isFalse(isDeadLocalHolder(elsewhere), "a pid of another machine cannot be checked from here")
+      assert.isFalse(isDeadLocalHolder(`prod@${os.hostname()}:${process.pid}:0badc0de`), "this process is alive")
+      yield* leases.acquire(`process:${dead}`, dead, ttl)
+      for (const name of ["a", "b"]) yield* leases.acquire(`account:${name}`, dead, ttl)
+      for (const name of ["c", "d"]) yield* leases.acquire(`account:${name}`, elsewhere, ttl)
+      const restarted = yield* startProcess("p2")
+      // no clock moved: the dead local holder's accounts now, the other machine's only after their ttl
+      assert.deepStrictEqual([...(yield* takeAll(restarted.leasing)).keys()], ["a", "b"])
+      assert.isFalse((yield* leases.list("process:")).some((lease) => lease.holder === dead))
     }).pipe(Effect.provide(leasesInMemory))
   )
 
