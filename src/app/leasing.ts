@@ -92,6 +92,8 @@ export class Leasing extends Context.Tag("rebound/App/Leasing")<
     readonly account: (name: string) => Effect.Effect<Option.Option<HeldLease>, StoreError, Scope.Scope>
     /** Takes a lease regardless of shares (`rebound once`); Left: the lease as another process holds it. */
     readonly hold: (name: string) => Effect.Effect<Either.Either<HeldLease, Lease>, StoreError, Scope.Scope>
+    /** The accounts whose leases this process holds now (what its status board, and so its alerts, speak for). */
+    readonly held: Effect.Effect<ReadonlySet<string>>
   }
 >() {}
 
@@ -217,7 +219,8 @@ export const make = (settings: LeaseSettings) =>
         })
       })
 
-    if (!settings.member) return Leasing.of({ settings, retryEvery, account, hold })
+    const held: Effect.Effect<ReadonlySet<string>> = Ref.get(accounts)
+    if (!settings.member) return Leasing.of({ settings, retryEvery, account, hold, held })
     // membership: the live processes divide the accounts between them
     yield* countLive.pipe(Effect.ignore)
     yield* countLive.pipe(
@@ -228,7 +231,7 @@ export const make = (settings: LeaseSettings) =>
     )
     yield* Effect.addFinalizer(() => leases.release(membership, holder).pipe(Effect.ignore))
 
-    return Leasing.of({ settings, retryEvery, account, hold })
+    return Leasing.of({ settings, retryEvery, account, hold, held })
   })
 
 /** This process's leases for as long as the layer lives. */

@@ -13,6 +13,7 @@ import { databaseError, type StoreError } from "../../adapters/store/errors.js"
 import * as ReadModelRepo from "../http/read-model.js"
 import { ReadModel } from "../http/read-model.js"
 import { alertsOpenedTotal } from "../metrics.js"
+import { Leasing } from "../leasing.js"
 import { ProcessorStatus } from "../status.js"
 import { Webhooks } from "../webhooks/webhooks.js"
 import * as AlertLogRepo from "./alert-log.js"
@@ -67,7 +68,12 @@ export const make = (config: AlertConfig) =>
 
     const evaluate = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
-      const accounts = yield* status.accounts
+      // with several processes, each speaks only for the accounts it holds: another's failing account is not resolved
+      const holding = yield* Effect.serviceOption(Leasing)
+      const held = Option.isSome(holding) ? yield* holding.value.held : undefined
+      const accounts = (yield* status.accounts).filter(
+        (account) => held === undefined || account.kind === "smtp" || held.has(account.account)
+      )
       const samples = yield* Ref.updateAndGet(backlogs, (current) => {
         const next = new Map(current)
         for (const account of accounts) {

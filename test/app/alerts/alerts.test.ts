@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Ref, Schema } from "effect"
+import { type Context, Effect, Layer, Ref, Schema } from "effect"
 import * as Memory from "../../../src/adapters/store/memory.js"
 import { Store } from "../../../src/adapters/store/store.js"
 import {
@@ -11,6 +11,7 @@ import {
   layer as alertsLayer
 } from "../../../src/app/alerts/index.js"
 import * as AlertLogRepo from "../../../src/app/alerts/alert-log.js"
+import { Leasing } from "../../../src/app/leasing.js"
 import { QuarantinePolicy } from "../../../src/domain/quarantine.js"
 import { initialAccountStatus, ProcessorStatus } from "../../../src/app/status.js"
 import { type WebhookEvent, Webhooks } from "../../../src/app/webhooks/index.js"
@@ -174,4 +175,37 @@ describe("alerts over the store", () => {
       assert.deepStrictEqual(recovered.resolved.map((a) => a.kind).sort(), ["backlog-growing", "poll-failing"])
     }).pipe(Effect.provide(stack()))
   )
+
+  it.live("with several processes, a process raises and resolves account alerts only for the accounts it holds", () =>
+    Effect.gen(function* () {
+      const alerts = yield* Alerts
+      const status = yield* ProcessorStatus
+      const log = yield* AlertLog
+      // the holder of "theirs" opened its alert; this process has an idle, never-polled entry for it
+      yield* log.open(
+        {
+          key: "poll-failing:theirs",
+          kind: "poll-failing",
+          subject: "theirs",
+          severity: "critical",
+          message: "theirs: 3 polls failed in a row",
+          details: {}
+        },
+        0
+      )
+      yield* status.register(initialAccountStatus("theirs", "pop3"))
+      yield* status.register({ ...initialAccountStatus("mine", "pop3"), consecutiveFailures: 3 })
+      const changes = yield* alerts.evaluate
+      assert.deepStrictEqual(
+        changes.opened.map((a) => a.key),
+        ["poll-failing:mine"]
+      )
+      assert.deepStrictEqual(changes.resolved, [], "the other process's alert stays open")
+    }).pipe(Effect.provide(Layer.merge(stack(), holding(["mine"]))))
+  )
 })
+
+/** A process that holds the leases of `accounts` (what alerts read of Leasing). */
+function holding(accounts: ReadonlyArray<string>) {
+  return Layer.succeed(Leasing, { held: Effect.succeed(new Set(accounts)) } as unknown as Context.Tag.Service<Leasing>)
+}
