@@ -322,7 +322,9 @@ export const make = (settings: ProcessorSettings) =>
       for (;;) {
         const result = yield* session(handle, onProgress)
         results.push(result)
-        if (!result.limited || result.retrieved === 0 || !(yield* guard.keep)) return results
+        // a session that only deleted mails an earlier, crashed session had applied made progress all the same
+        const progressed = result.retrieved > 0 || result.deleted > 0
+        if (!result.limited || !progressed || !(yield* guard.keep)) return results
       }
     })
 

@@ -41,7 +41,7 @@ const mails = (count: number) =>
 const forwarded = Ref.unsafeMake<ReadonlyArray<Forward>>([])
 const relayDown = Ref.unsafeMake(false)
 
-const layers = (messages: ReadonlyArray<Uint8Array>, latency?: Duration.DurationInput) =>
+const layers = (messages: ReadonlyArray<Uint8Array>, latency?: Duration.DurationInput, listed?: number) =>
   Layer.mergeAll(
     processorLayer({ instance: "prod", decode: { verifier: makeTokenVerifier([key]) }, batchSize: 4 }).pipe(
       Layer.provideMerge(
@@ -49,7 +49,13 @@ const layers = (messages: ReadonlyArray<Uint8Array>, latency?: Duration.Duration
       )
     ),
     // one round trip per command, as a server without PIPELINING
-    SimulatedMailbox.layer({ messages, pipelining: false, ...(latency === undefined ? {} : { latency }) })
+    SimulatedMailbox.layer({
+      messages,
+      pipelining: false,
+      ...(latency === undefined ? {} : { latency }),
+      // a mailbox that lists only so many mails per session, as POP3 and Maildir do with maxMailsPerSession
+      ...(listed === undefined ? {} : { limits: { maxMailsPerSession: listed } })
+    })
   )
 
 const handleFor = (account: Account) => Effect.map(Mailbox, (mailbox): AccountHandle => ({ account, mailbox }))
@@ -205,6 +211,30 @@ describe("Processor", () => {
       })
     )
   }
+
+  it.effect("drains on after a session that only deleted what a crashed session had applied", () =>
+    Effect.gen(function* () {
+      const processor = yield* Processor
+      const mailbox = yield* SimulatedMailboxHandle
+      const handle = yield* handleFor(accountOf({ maxMailsPerSession: 3 }))
+      const crash = {
+        reached: (point: Crashpoint) =>
+          point === "before-commit" ? Effect.fail(new InjectedCrash({ at: point })) : Effect.void
+      }
+      const exit = yield* Effect.exit(processor.session(handle).pipe(Effect.provideService(Crashpoints, crash)))
+      assert.isTrue(Exit.isFailure(exit))
+      const results = yield* processor.drain(handle)
+      assert.deepStrictEqual(
+        results.map((result) => [result.alreadyDurable, result.retrieved, result.deleted]),
+        [
+          [3, 0, 3],
+          [0, 3, 3],
+          [0, 1, 1]
+        ]
+      )
+      assert.lengthOf(yield* mailbox.messages, 0)
+    }).pipe(Effect.provide(layers(mails(7), undefined, 3)))
+  )
 
   it.effect("commits what it applied when it is interrupted (SIGTERM)", () =>
     Effect.gen(function* () {
