@@ -17,6 +17,7 @@ import {
   killLeftovers,
   ledgerCount,
   messageIdDomain,
+  quitHoldingProxy,
   type ReboundProcess,
   seededRandom,
   signingKey,
@@ -34,7 +35,8 @@ const kills = 10
 const workingLine = { once: /mails, \d+ mails\/s/, run: /account lease taken/ }
 const leaseSeconds = 1
 
-const configFor = (server: Dovecot, user: string, dir: string) =>
+/** POP3 with STLS straight to Dovecot, or plain POP3 through a proxy on `proxyPort`. */
+const configFor = (server: Dovecot, user: string, dir: string, proxyPort?: number) =>
   writeConfig(dir, {
     store: { type: "sqlite", path: path.join(dir, "rebound.db") },
     accounts: [
@@ -42,9 +44,9 @@ const configFor = (server: Dovecot, user: string, dir: string) =>
         type: "pop3",
         name: "dovecot",
         host: "127.0.0.1",
-        port: server.port,
-        tls: "starttls",
-        caFile: server.certificate.certFile,
+        ...(proxyPort === undefined
+          ? { port: server.port, tls: "starttls", caFile: server.certificate.certFile }
+          : { port: proxyPort, tls: "none" }),
         auth: { mechanism: "user", username: user, password: server.password(user) },
         pollSeconds: 1,
         commandTimeout: 20
@@ -73,6 +75,7 @@ const finish = async (dir: string, configFile: string): Promise<ReboundProcess> 
 
 describe.skipIf(skip)("SIGKILL at random moments", () => {
   let server: Dovecot
+  let proxy: Awaited<ReturnType<typeof quitHoldingProxy>> | undefined
   const dirs: Array<string> = []
   const tempDir = () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rebound-crash-"))
@@ -91,6 +94,7 @@ describe.skipIf(skip)("SIGKILL at random moments", () => {
 
   afterAll(async () => {
     await killLeftovers()
+    await proxy?.close()
     await server?.stop()
     for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true })
   })
@@ -117,37 +121,50 @@ describe.skipIf(skip)("SIGKILL at random moments", () => {
     console.log(`run without faults: ${total} ms, ${processing} ms of it processing`)
 
     const faultedDir = tempDir()
-    const faultedConfig = configFor(server, "faulted", faultedDir)
+    // the faulted runs go through a proxy that can hold a QUIT, to kill the processor right after a store commit
+    proxy = await quitHoldingProxy(server.port)
+    const faultedConfig = configFor(server, "faulted", faultedDir, proxy.port)
     const database = path.join(faultedDir, "rebound.db")
-    const caught: Array<number> = []
+    const caught: Array<{ readonly applied: number; readonly deleted: number }> = []
     for (let kill = 0; kill < kills; kill++) {
       const command = kill % 2 === 0 ? "run" : "once"
+      // one kill in five during the start-up; three in ten as soon as a session's store transaction has committed
+      // (its mails applied, not yet deleted); the others within a sixth of the processing time after the work began
+      const draw = random()
+      const moment = draw < 0.2 ? "start-up" : draw < 0.5 ? "commit" : "work"
+      const delay = moment === "commit" ? 0 : Math.round(random() * (moment === "start-up" ? 3000 : processing / 6))
+      const held = moment === "commit" ? proxy.holdNextQuit() : new Promise<void>(() => {})
       const child = spawnRebound([command, "--config", faultedConfig], faultedDir)
-      // one kill in five during the start-up, the others within a sixth of the processing time after the work began
-      const duringStartup = random() < 0.2
-      const delay = Math.round(random() * (duringStartup ? 3000 : processing / 6))
-      if (!duringStartup) {
+      if (moment === "work") {
         await Promise.race([
           waitFor("the processor to start working", () => workingLine[command].test(child.output()), 60),
           child.exit
         ])
       }
+      if (moment === "commit") await Promise.race([held, child.exit])
       await Promise.race([sleep(delay), child.exit])
       child.child.kill("SIGKILL")
       const exit = await child.exit
+      proxy.release()
       // the next process finds the account's lease expired, as it would a real crashed holder's
       await sleep(leaseSeconds * 1000 + 200)
       const applied = ledgerCount(database)
-      caught.push(applied)
+      const deleted = mails - server.files("faulted").length
+      caught.push({ applied, deleted })
       console.log(
-        `kill ${kill + 1}: rebound ${command} ${delay} ms after ${duringStartup ? "its start" : "the work began"} ` +
-          `(${exit.signal ?? `exit ${exit.code}`}), ${applied} mails in the ledger, ` +
-          `${mails - server.files("faulted").length} deleted`
+        `kill ${kill + 1}: rebound ${command} ${moment === "commit" ? "right after a commit" : `${delay} ms after ${moment === "start-up" ? "its start" : "the work began"}`} ` +
+          `(${exit.signal ?? `exit ${exit.code}`}), ${applied} mails in the ledger, ${deleted} deleted`
       )
     }
     assert.isTrue(
-      caught.some((applied) => applied > 0 && applied < mails),
-      `no kill caught the processor mid-work: ${caught.join(", ")}`
+      caught.some(({ applied }) => applied > 0 && applied < mails),
+      `no kill caught the processor mid-work: ${JSON.stringify(caught)}`
+    )
+    // and at least one between a store commit and the mailbox's: applied mails still in the mailbox, to be
+    // recognised by the ledger and deleted without being applied again
+    assert.isTrue(
+      caught.some(({ applied, deleted }) => applied > deleted),
+      `no kill came between a store commit and the QUIT: ${JSON.stringify(caught)}`
     )
 
     const last = await finish(faultedDir, faultedConfig)

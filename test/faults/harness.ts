@@ -1,5 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as path from "node:path"
 import Database from "better-sqlite3"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -282,4 +283,52 @@ export const stopPostgresForAWhile = (server: PostgresServer): (() => void) => {
       "-w",
       "start"
     ])
+}
+
+/**
+ * A TCP proxy to a POP3 server that can hold the next QUIT: the commands before it pass (DELE included), the QUIT
+ * does not, and `holdNextQuit` resolves then, so a test can kill the client between its store commit and the
+ * mailbox's. Plain POP3 only (it reads the commands).
+ */
+export const quitHoldingProxy = async (targetPort: number) => {
+  let onQuit: (() => void) | undefined
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, "127.0.0.1")
+    sockets.add(client).add(upstream)
+    let holding = false
+    client.on("data", (data) => {
+      if (holding) return
+      const text = data.toString("latin1")
+      const quit = onQuit === undefined ? -1 : text.search(/(^|\n)QUIT\r?\n/i)
+      if (quit < 0) return void upstream.write(data)
+      const cut = text[quit] === "\n" ? quit + 1 : quit
+      upstream.write(data.subarray(0, cut))
+      holding = true
+      const notify = onQuit!
+      onQuit = undefined
+      notify()
+    })
+    upstream.on("data", (data) => client.write(data))
+    for (const [socket, other] of [
+      [client, upstream],
+      [upstream, client]
+    ] as const) {
+      socket.on("error", () => {})
+      socket.on("close", () => {
+        sockets.delete(socket)
+        other.destroy()
+      })
+    }
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    holdNextQuit: () => new Promise<void>((resolve) => (onQuit = resolve)),
+    release: () => void (onQuit = undefined),
+    close: () => {
+      for (const socket of sockets) socket.destroy()
+      return new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  }
 }
