@@ -1,7 +1,8 @@
 /**
  * Crash: a real Dovecot holds 5,000 bounces; `rebound run` and `rebound once` (alternately) are killed with SIGKILL
  * at ten random moments (seeded, printed; REBOUND_FAULT_SEED replays a run) and started again, then `rebound once`
- * finishes. The store must equal that of one run without faults over the same mails, and the mailbox must be empty.
+ * finishes. Three of the kills come right after a session's store commit, before its QUIT (a proxy holds the QUIT).
+ * The store must equal that of one run without faults over the same mails, and the mailbox must be empty.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as fs from "node:fs"
@@ -37,27 +38,31 @@ const leaseSeconds = 1
 
 /** POP3 with STLS straight to Dovecot, or plain POP3 through a proxy on `proxyPort`. */
 const configFor = (server: Dovecot, user: string, dir: string, proxyPort?: number) =>
-  writeConfig(dir, {
-    store: { type: "sqlite", path: path.join(dir, "rebound.db") },
-    accounts: [
-      {
-        type: "pop3",
-        name: "dovecot",
-        host: "127.0.0.1",
-        ...(proxyPort === undefined
-          ? { port: server.port, tls: "starttls", caFile: server.certificate.certFile }
-          : { port: proxyPort, tls: "none" }),
-        auth: { mechanism: "user", username: user, password: server.password(user) },
-        pollSeconds: 1,
-        commandTimeout: 20
-      }
-    ],
-    signing: { keys: [{ id: signingKey.id, secret: Redacted.value(signingKey.secret) }], domain: messageIdDomain },
-    http: null,
-    // a killed process's account lease runs out after a second, and the next process takes the account over
-    leases: { ttlSeconds: leaseSeconds },
-    log: { level: "info", format: "json" }
-  })
+  writeConfig(
+    dir,
+    {
+      store: { type: "sqlite", path: path.join(dir, "rebound.db") },
+      accounts: [
+        {
+          type: "pop3",
+          name: "dovecot",
+          host: "127.0.0.1",
+          ...(proxyPort === undefined
+            ? { port: server.port, tls: "starttls", caFile: server.certificate.certFile }
+            : { port: proxyPort, tls: "none" }),
+          auth: { mechanism: "user", username: user, password: server.password(user) },
+          pollSeconds: 1,
+          commandTimeout: 20
+        }
+      ],
+      signing: { keys: [{ id: signingKey.id, secret: Redacted.value(signingKey.secret) }], domain: messageIdDomain },
+      http: null,
+      // a killed process's account lease runs out after a second, and the next process takes the account over
+      leases: { ttlSeconds: leaseSeconds },
+      log: { level: "info", format: "json" }
+    },
+    proxyPort === undefined ? "rebound.config.json" : "proxied.config.json"
+  )
 
 /**
  * Runs `rebound once` until it has emptied the account (a login right after a kill may find Dovecot's session lock
@@ -71,6 +76,15 @@ const finish = async (dir: string, configFile: string): Promise<ReboundProcess> 
     if (attempt === 5) throw new Error(`rebound once failed ${attempt} times:\n${run.output()}`)
     await sleep(1000)
   }
+}
+
+/** Fisher-Yates with the seeded generator. */
+const shuffled = <A>(items: Array<A>, random: () => number): Array<A> => {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    ;[items[i], items[j]] = [items[j]!, items[i]!]
+  }
+  return items
 }
 
 describe.skipIf(skip)("SIGKILL at random moments", () => {
@@ -123,25 +137,33 @@ describe.skipIf(skip)("SIGKILL at random moments", () => {
     const faultedDir = tempDir()
     // the faulted runs go through a proxy that can hold a QUIT, to kill the processor right after a store commit
     proxy = await quitHoldingProxy(server.port)
-    const faultedConfig = configFor(server, "faulted", faultedDir, proxy.port)
+    // only the kills after a commit go through it: a process killed while Dovecot indexed the mailbox behind the
+    // proxy once left Dovecot's session (and its mailbox lock) hanging for minutes
+    const faultedConfig = configFor(server, "faulted", faultedDir)
+    const proxiedConfig = configFor(server, "faulted", faultedDir, proxy.port)
     const database = path.join(faultedDir, "rebound.db")
     const caught: Array<{ readonly applied: number; readonly deleted: number }> = []
+    // two kills during the start-up; three as soon as a session's store transaction has committed (its mails
+    // applied, not yet deleted); five within a sixth of the processing time after the work began; in seeded order
+    const moments = shuffled(
+      [...Array(2).fill("start-up"), ...Array(3).fill("commit"), ...Array(5).fill("work")] as Array<
+        "start-up" | "commit" | "work"
+      >,
+      random
+    )
     for (let kill = 0; kill < kills; kill++) {
       const command = kill % 2 === 0 ? "run" : "once"
-      // one kill in five during the start-up; three in ten as soon as a session's store transaction has committed
-      // (its mails applied, not yet deleted); the others within a sixth of the processing time after the work began
-      const draw = random()
-      const moment = draw < 0.2 ? "start-up" : draw < 0.5 ? "commit" : "work"
+      const moment = moments[kill]!
       const delay = moment === "commit" ? 0 : Math.round(random() * (moment === "start-up" ? 3000 : processing / 6))
       const held = moment === "commit" ? proxy.holdNextQuit() : new Promise<void>(() => {})
-      const child = spawnRebound([command, "--config", faultedConfig], faultedDir)
+      const child = spawnRebound([command, "--config", moment === "commit" ? proxiedConfig : faultedConfig], faultedDir)
       if (moment === "work") {
         await Promise.race([
           waitFor("the processor to start working", () => workingLine[command].test(child.output()), 60),
           child.exit
         ])
       }
-      if (moment === "commit") await Promise.race([held, child.exit])
+      if (moment === "commit") await Promise.race([held, child.exit, sleep(60_000)])
       await Promise.race([sleep(delay), child.exit])
       child.child.kill("SIGKILL")
       const exit = await child.exit
@@ -153,7 +175,8 @@ describe.skipIf(skip)("SIGKILL at random moments", () => {
       caught.push({ applied, deleted })
       console.log(
         `kill ${kill + 1}: rebound ${command} ${moment === "commit" ? "right after a commit" : `${delay} ms after ${moment === "start-up" ? "its start" : "the work began"}`} ` +
-          `(${exit.signal ?? `exit ${exit.code}`}), ${applied} mails in the ledger, ${deleted} deleted`
+          `(${exit.signal ?? `exit ${exit.code}`}), ${applied} mails in the ledger, ${deleted} deleted` +
+          (exit.code === 1 ? `\n${child.output().slice(-600)}` : "")
       )
     }
     assert.isTrue(

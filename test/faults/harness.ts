@@ -92,9 +92,9 @@ export const spawnRebound = (args: ReadonlyArray<string>, cwd: string): ReboundP
   return { child, output: () => chunks.join(""), exit }
 }
 
-/** Writes rebound.config.json into `dir` and returns its path. */
-export const writeConfig = (dir: string, config: unknown): string => {
-  const file = path.join(dir, "rebound.config.json")
+/** Writes a config file (rebound.config.json unless named) into `dir` and returns its path. */
+export const writeConfig = (dir: string, config: unknown, name = "rebound.config.json"): string => {
+  const file = path.join(dir, name)
   fs.writeFileSync(file, JSON.stringify(config, null, 2))
   return file
 }
