@@ -37,8 +37,8 @@ export const holderId = (instance: string): string =>
  * Whether `holder` (a `holderId`) is a process of this machine that no longer runs: its leases need not be waited
  * out, so a single process restarted after a crash (systemd, SIGKILL) resumes at once instead of after the ttl.
  * Same host name and a pid that `kill(pid, 0)` does not find; this process's own pid counts as alive (several holders
- * inside one process in tests). Containers that share a host name but not a pid namespace should set distinct
- * `instance` names or host names (docs/scale-out.md).
+ * inside one process in tests). Containers that share a host name but not a pid namespace need distinct host
+ * names (docs/scale-out.md).
  */
 export const isDeadLocalHolder = (holder: string): boolean => {
   const match = /@([^@:]+):(\d+):[0-9a-f]+$/.exec(holder)

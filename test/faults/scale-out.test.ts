@@ -112,7 +112,7 @@ describe.skipIf(skip)("two processes on one PostgreSQL, one killed", () => {
     for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true })
   })
 
-  it("the survivor takes the dead process's accounts over within the lease time; each mail is applied once", async () => {
+  it("the survivor takes the dead process's accounts over at once (same machine, pid gone); each mail is applied once", async () => {
     // the expectation: one process, no faults
     const referenceDir = tempDir()
     fillMaildirs(referenceDir)
@@ -172,9 +172,9 @@ describe.skipIf(skip)("two processes on one PostgreSQL, one killed", () => {
       30
     )
     const takeover = (Date.now() - killedAt) / 1000
-    // the lease expires after ttl; the survivor looks for free accounts every second
-    assert.isBelow(takeover, ttlSeconds + 1 + 1.5, `taken over after ${takeover} s`)
-    assert.isAbove(takeover, ttlSeconds - 1.5, "not before the dead holder's lease could have expired")
+    // both run on this machine: the survivor sees the dead holder's pid is gone and does not wait out the ttl; it
+    // looks for free accounts every second (a holder on another machine is waited out: test/app/leasing.test.ts)
+    assert.isBelow(takeover, 1 + 1.5, `taken over after ${takeover} s, the ttl is ${ttlSeconds} s`)
 
     await waitFor("every mailbox to be empty", () => accounts.every((account) => mailsLeft(dir, account) === 0), 90)
     await waitFor("every mail in the ledger", async () => (await ledgerCount(url)) === accounts.length * perAccount, 30)
