@@ -71,8 +71,11 @@ export interface SessionResult {
 
 export interface Progress {
   readonly account: string
+  /** mails to read: in a session, its share; in a drain, those read so far plus those still waiting */
   readonly total: number
   readonly done: number
+  /** mails waiting in the mailbox when the session began (its share included), as far as the mailbox can count */
+  readonly remaining: number
 }
 
 const emptyResult = (account: string): SessionResult => ({
@@ -166,7 +169,8 @@ export const make = (settings: ProcessorSettings) =>
 
     const session = Effect.fn("Processor.session")(function* (
       handle: AccountHandle,
-      onProgress: (progress: Progress) => Effect.Effect<void> = () => Effect.void
+      onProgress?: (progress: Progress) => Effect.Effect<void>,
+      countMailbox = true
     ) {
       const { account } = handle
       const name = account.name
@@ -211,7 +215,18 @@ export const make = (settings: ProcessorSettings) =>
           const fresh = entries.filter((entry) => !durable.has(entry.uid))
           const todo = fresh.slice(0, account.maxMailsPerSession)
           const deadline = (yield* Clock.currentTimeMillis) + account.maxSecondsPerSession * 1000
-          yield* onProgress({ account: name, total: todo.length, done: 0 })
+          // a POP3 session lists at most maxMailsPerSession mails: the mailbox's count says how many wait in all
+          const inMailbox =
+            onProgress === undefined || !countMailbox || entries.length < account.maxMailsPerSession
+              ? fresh.length
+              : yield* mailbox.stat.pipe(
+                  Effect.map((stat) => stat.count - durable.size),
+                  Effect.orElseSucceed(() => fresh.length)
+                )
+          const remaining = Math.max(todo.length, inMailbox)
+          const report = (done: number) =>
+            onProgress === undefined ? Effect.void : onProgress({ account: name, total: todo.length, done, remaining })
+          yield* report(0)
           let done = 0
           let timedOut = false
           yield* mailbox.retrieveMany(todo).pipe(
@@ -287,7 +302,7 @@ export const make = (settings: ProcessorSettings) =>
                 }
                 yield* crashpoints.reached("after-mark", name)
                 done += chunk.length
-                yield* onProgress({ account: name, total: todo.length, done })
+                yield* report(done)
                 yield* status.update(name, (current) => ({
                   ...current,
                   fetched: current.fetched + batch.length,
@@ -319,12 +334,37 @@ export const make = (settings: ProcessorSettings) =>
     ) {
       const results: Array<SessionResult> = []
       const guard = yield* SessionGuard
+      // progress over the whole drain: what earlier sessions read, plus what the current one says is waiting
+      let before = 0
+      let current = 0
+      let last: Progress | undefined
+      const overall =
+        onProgress === undefined
+          ? undefined
+          : (progress: Progress) => {
+              current = progress.done
+              // the first session counted the mailbox; later ones know only their share, unless more mail came in
+              const total = Math.max(last?.total ?? 0, before + Math.max(progress.total, progress.remaining))
+              last = { ...progress, total, done: before + progress.done }
+              return onProgress(last)
+            }
+      // mails the count included but no session read (another instance's, too large): the drain is over all the same
+      const finish = Effect.suspend(() =>
+        onProgress === undefined || last === undefined || last.done === last.total
+          ? Effect.void
+          : onProgress({ ...last, total: last.done, remaining: 0 })
+      )
       for (;;) {
-        const result = yield* session(handle, onProgress)
+        const result = yield* session(handle, overall, results.length === 0)
         results.push(result)
+        before += current
+        current = 0
         // a session that only deleted mails an earlier, crashed session had applied made progress all the same
         const progressed = result.retrieved > 0 || result.deleted > 0
-        if (!result.limited || !progressed || !(yield* guard.keep)) return results
+        if (!result.limited || !progressed || !(yield* guard.keep)) {
+          yield* finish
+          return results
+        }
       }
     })
 

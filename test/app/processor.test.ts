@@ -18,6 +18,7 @@ import {
   failingAfter,
   InjectedCrash,
   Processor,
+  type Progress,
   layer as processorLayer
 } from "../../src/app/processor.js"
 import { ProcessorStatus } from "../../src/app/status.js"
@@ -117,6 +118,32 @@ describe("Processor", () => {
       assert.lengthOf(yield* mailbox.messages, 0)
       assert.strictEqual((yield* mailbox.stats).committed, 3)
     }).pipe(Effect.provide(layers(mails(7))))
+  )
+
+  it.effect(
+    "a drain reports progress over all its sessions, counting the mailbox when a session lists only its share",
+    () =>
+      Effect.gen(function* () {
+        const processor = yield* Processor
+        const handle = yield* handleFor(accountOf({ maxMailsPerSession: 3 }))
+        const seen: Array<Progress> = []
+        const results = yield* processor.drain(handle, (progress) => Effect.sync(() => void seen.push(progress)))
+        assert.deepStrictEqual(
+          results.map((result) => result.retrieved),
+          [3, 3, 1]
+        )
+        assert.deepStrictEqual(
+          seen.map((progress) => [progress.done, progress.total]),
+          [
+            [0, 7],
+            [3, 7],
+            [3, 7],
+            [6, 7],
+            [6, 7],
+            [7, 7]
+          ]
+        )
+      }).pipe(Effect.provide(layers(mails(7), undefined, 3)))
   )
 
   it.effect("stops a session at its time limit on the Clock", () =>

@@ -102,10 +102,18 @@ export const make = Effect.fn("MaildirMailbox.make")(function* (options: Maildir
         authentication: "none",
         raw: [`Maildir ${root}`]
       },
+      // the whole folder, as POP3's STAT counts the whole mailbox (the listing stops at maxMailsPerSession)
       stat: Effect.gen(function* () {
         yield* whileOpen
-        const entries = yield* session.list
-        return { count: entries.length, size: entries.reduce((sum, entry) => sum + entry.size, 0) }
+        let count = 0
+        let size = 0
+        for (const { file } of yield* scan) {
+          const info = yield* fs.stat(file).pipe(Effect.option)
+          if (info._tag === "None") continue
+          count++
+          size += Number(info.value.size)
+        }
+        return { count, size }
       }),
       list: Effect.gen(function* () {
         yield* whileOpen

@@ -125,14 +125,17 @@ describe("MaildirMailbox", () => {
       for (let i = 0; i < 5; i++)
         yield* fs.writeFileString(path.join(root, "new", `17000000${i}0.M.h`), "x".repeat(i * 50))
       const layer = MaildirMailbox.layer({ path: root, limits: { maxMailSize: 120, maxMailsPerSession: 4 } })
-      const results = yield* Effect.gen(function* () {
+      const { results, stat } = yield* Effect.gen(function* () {
         const session = yield* (yield* Mailbox).open
-        return Chunk.toReadonlyArray(yield* Stream.runCollect(session.retrieveMany(yield* session.list)))
+        const results = Chunk.toReadonlyArray(yield* Stream.runCollect(session.retrieveMany(yield* session.list)))
+        return { results, stat: yield* session.stat }
       }).pipe(Effect.scoped, Effect.provide(layer))
       assert.deepStrictEqual(
         results.map((r) => (r._tag === "Skipped" ? r.error.reason : r.bytes.length)),
         [0, 50, 100, "TooLarge"]
       )
+      // like POP3's STAT, the whole folder, past the session's listing
+      assert.deepStrictEqual(stat, { count: 5, size: 0 + 50 + 100 + 150 + 200 })
     }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
   )
 
