@@ -163,8 +163,37 @@ export const migrations = Migrator.fromRecord({
   "4_leases": leases
 })
 
-/** Brings the database up to the latest migration (PostgreSQL serialises concurrent runs with a table lock). */
-export const migrate = Migrator.make({})({ loader: migrations, table: "rebound_migrations" }).pipe(
+const migrationsTable = "rebound_migrations"
+
+/** An arbitrary constant ("rebo"): the advisory lock that serialises rebound's migrations on one database. */
+const migrationLock = 0x7265626f
+
+const migrator = Migrator.make({})({ loader: migrations, table: migrationsTable })
+
+/**
+ * Brings the database up to the latest migration. On PostgreSQL, processes started together raced to create the
+ * migrations table (the migrator checks for it, then creates it, before its own table lock), and the loser failed
+ * to start. So the whole run is one transaction under an advisory lock: the first process migrates, the others wait
+ * for its commit and find nothing left to do. The table is created here with the migrator's own definition, so its
+ * existence check does not fail (a failed statement would abort the transaction).
+ */
+export const migrate = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql.onDialectOrElse({
+    pg: () =>
+      sql.withTransaction(
+        Effect.gen(function* () {
+          yield* sql`SELECT pg_advisory_xact_lock(${migrationLock})`
+          yield* sql`CREATE TABLE IF NOT EXISTS ${sql(migrationsTable)} (
+            migration_id integer primary key,
+            created_at timestamp with time zone not null default now(),
+            name text not null
+          )`
+          return yield* migrator
+        })
+      ),
+    orElse: () => migrator
+  })
+).pipe(
   Effect.mapError(
     (cause) => new StoreError({ reason: "Migration", message: `migrating the store failed: ${cause.message}`, cause })
   )

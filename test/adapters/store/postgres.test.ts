@@ -1,4 +1,7 @@
-import { afterAll, beforeAll, describe } from "@effect/vitest"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { layer } from "../../../src/adapters/store/postgres.js"
 import { postgresBinDir, postgresInstall, type PostgresServer, startPostgres } from "../../support/postgres.js"
@@ -26,4 +29,20 @@ describe.skipIf(skip)("PostgreSQL store", () => {
     reopen: () => layer({ url: Redacted.make(url), maxConnections: 4 }),
     pooled: true
   })
+
+  it.live("processes started together on a new database all come up: one migrates, the others wait for it", () =>
+    Effect.gen(function* () {
+      for (let round = 0; round < 3; round++) {
+        const fresh = server!.createDatabase(`together_${round}`)
+        const starts = Array.from({ length: 4 }, () =>
+          Effect.exit(Effect.scoped(Layer.build(layer({ url: Redacted.make(fresh), maxConnections: 2 }))))
+        )
+        const exits = yield* Effect.all(starts, { concurrency: "unbounded" })
+        assert.deepStrictEqual(
+          exits.map((exit) => (Exit.isSuccess(exit) ? "up" : String(exit.cause))),
+          ["up", "up", "up", "up"]
+        )
+      }
+    })
+  )
 })
