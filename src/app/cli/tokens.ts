@@ -55,8 +55,12 @@ const signingKey = (config: AppConfig, keyId: Option.Option<string>) =>
     return key === undefined ? Effect.fail(new CliError({ reason: "Signing", message: noKeys })) : Effect.succeed(key)
   })
 
+/** The domain given on the command line, else the configured signing domain. */
+const domainOf = (domain: Option.Option<string>, config: AppConfig): string | undefined =>
+  Option.getOrUndefined(Option.orElse(domain, () => Option.fromNullable(config.signing.domain)))
+
 const requireDomain = (domain: Option.Option<string>, config: AppConfig) => {
-  const chosen = Option.getOrUndefined(Option.orElse(domain, () => Option.fromNullable(config.signing.domain)))
+  const chosen = domainOf(domain, config)
   return chosen === undefined || chosen.trim() === ""
     ? Effect.fail(new CliError({ reason: "Usage", message: "name the domain with --domain, or set signing.domain" }))
     : Effect.succeed(chosen.trim())
@@ -139,9 +143,7 @@ const messageIdDecode = Command.make(
       Effect.gen(function* () {
         const config = yield* loadCliConfig(options.config)
         const keys = yield* keysOf(config, options.keyId)
-        const domain = Option.getOrUndefined(
-          Option.orElse(options.domain, () => Option.fromNullable(config.signing.domain))
-        )
+        const domain = domainOf(options.domain, config)
         const decoded = options.values.map((input) => ({
           input,
           result: decodeMessageId(input, keys, domain === undefined ? {} : { domain })
@@ -199,9 +201,7 @@ const verpDecode = Command.make(
       Effect.gen(function* () {
         const config = yield* loadCliConfig(options.config)
         const keys = yield* keysOf(config, options.keyId)
-        const domain = Option.getOrUndefined(
-          Option.orElse(options.domain, () => Option.fromNullable(config.signing.domain))
-        )
+        const domain = domainOf(options.domain, config)
         const localPart = Option.getOrElse(options.localPart, () => config.signing.verpLocalPart)
         const decoded = options.values.map((input) => ({
           input,
