@@ -196,7 +196,10 @@ const conformance = (backend: Backend) =>
             )
             let total = firstClaims.reduce((sum, items) => sum + items.length, 0)
             // an empty claim only means every free row is locked by another claimer right now: go on until all is taken
-            const claimer = (holder: string, first: ReadonlyArray<{ readonly id: number; readonly claimedBy: string | null }>) =>
+            const claimer = (
+              holder: string,
+              first: ReadonlyArray<{ readonly id: number; readonly claimedBy: string | null }>
+            ) =>
               Effect.gen(function* () {
                 const mine: Array<number> = first.map((item) => item.id)
                 for (const item of first) assert.strictEqual(item.claimedBy, holder)
