@@ -1,4 +1,4 @@
-import { Cause, Clock, Context, Data, Duration, Effect, Exit, Layer, Option, Random, Ref, Stream } from "effect"
+import { Cause, Chunk, Clock, Context, Data, Duration, Effect, Exit, Layer, Option, Random, Ref, Stream } from "effect"
 import { Forwarder } from "../adapters/forward/forwarder.js"
 import type { Mailbox, MailboxEntry, MailboxError } from "../adapters/mailbox/mailbox.js"
 import { parseMail } from "../adapters/mime/parse.js"
@@ -236,23 +236,33 @@ export const make = (settings: ProcessorSettings) =>
                 return timedOut || !keep
               })
             ),
-            Stream.grouped(settings.batchSize),
-            Stream.runForEach((chunk) =>
+            // decode each chunk as it arrives, between pulls: every pull tops the server's RETR window up again,
+            // so the server reads and sends the next mails while these are decoded, not after the whole batch
+            Stream.mapChunksEffect((chunk) =>
               Effect.gen(function* () {
-                const batch: Array<{ readonly entry: MailboxEntry; readonly mail: MailToApply }> = []
+                const decoded: Array<{ readonly entry: MailboxEntry; readonly mail: MailToApply } | null> = []
                 for (const item of chunk) {
                   if (item._tag === "Skipped") {
                     yield* Effect.logWarning(`left in the mailbox: ${item.error.message}`).pipe(
                       Effect.annotateLogs({ account: name, uid: item.entry.uid })
                     )
                     result = { ...result, left: result.left + 1 }
+                    decoded.push(null)
                     continue
                   }
                   const decodeStart = yield* Clock.currentTimeMillis
                   const mail = prepareMail(name, item.entry, item.bytes, settings, keepBytes)
                   yield* Metrics.observeDecode((yield* Clock.currentTimeMillis) - decodeStart)
-                  batch.push({ entry: item.entry, mail })
+                  decoded.push({ entry: item.entry, mail })
                 }
+                return Chunk.unsafeFromArray(decoded)
+              })
+            ),
+            Stream.grouped(settings.batchSize),
+            Stream.runForEach((chunk) =>
+              Effect.gen(function* () {
+                const batch: Array<{ readonly entry: MailboxEntry; readonly mail: MailToApply }> = []
+                for (const item of chunk) if (item !== null) batch.push(item)
                 result = { ...result, retrieved: result.retrieved + batch.length }
                 yield* crashpoints.reached("after-retrieve", name)
                 yield* crashpoints.reached("after-decode", name)
