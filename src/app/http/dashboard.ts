@@ -16,11 +16,11 @@ const contentTypes: Record<string, string> = {
   ".png": "image/png"
 }
 
-/** The dashboard's folder: `dashboard/` at the package root, from the sources or from the build under dist/. */
+/** The dashboard's folder: `dashboard/` at the package root, from the sources, the build (dist/src) or the bundle. */
 export const dashboardDirectory = (): string => {
   const here = path.dirname(fileURLToPath(import.meta.url))
-  const candidates = [path.resolve(here, "../../../dashboard"), path.resolve(here, "../../../../dashboard")]
-  return candidates.find((dir) => fs.existsSync(path.join(dir, "index.html"))) ?? candidates[0]!
+  const candidates = [1, 2, 3, 4].map((up) => path.resolve(here, "../".repeat(up), "dashboard"))
+  return candidates.find((dir) => fs.existsSync(path.join(dir, "index.html"))) ?? candidates[2]!
 }
 
 /** Chart.js's self-contained build, served from node_modules: nothing is fetched from another host at run time. */
