@@ -5,11 +5,9 @@ import { Mailbox, MailboxError } from "../adapters/mailbox/mailbox.js"
 import * as MaildirMailbox from "../adapters/mailbox/maildir-mailbox.js"
 import * as Pop3Mailbox from "../adapters/mailbox/pop3-mailbox.js"
 import * as MemoryStore from "../adapters/store/memory.js"
-import * as PostgresStore from "../adapters/store/postgres.js"
 import * as SqliteStore from "../adapters/store/sqlite.js"
 import * as WorkQueue from "../adapters/store/work-queue.js"
-import * as SmtpListener from "../adapters/smtp/listener.js"
-import * as WorkQueueMailbox from "../adapters/smtp/work-queue-mailbox.js"
+import type * as SmtpListener from "../adapters/smtp/listener.js"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { StoreSettings } from "../adapters/store/store.js"
 import { makeTokenVerifier } from "../domain/codec.js"
@@ -30,14 +28,28 @@ export const storeSettings = (config: AppConfig): Partial<StoreSettings> => ({
   trustUnverified: config.signing.keys.length === 0
 })
 
+/**
+ * What only some configurations use is loaded when first used: `rebound once` on SQLite then starts without the
+ * PostgreSQL driver, the SMTP server and the work queue (the bundle keeps each in its own chunk).
+ */
+const lazy = {
+  postgres: Effect.promise(() => import("../adapters/store/postgres.js")),
+  smtpListener: Effect.promise(() => import("../adapters/smtp/listener.js")),
+  workQueueMailbox: Effect.promise(() => import("../adapters/smtp/work-queue-mailbox.js"))
+}
+
 /** The store layer a configuration names: SQLite (default), PostgreSQL or memory. */
 export const storeLayer = (config: AppConfig) => {
   const settings = storeSettings(config)
   switch (config.store.type) {
     case "sqlite":
       return SqliteStore.layer({ filename: config.store.path, settings })
-    case "postgres":
-      return PostgresStore.layer({ url: config.store.url, maxConnections: config.store.maxConnections, settings })
+    case "postgres": {
+      const { maxConnections, url } = config.store
+      return Layer.unwrapEffect(
+        Effect.map(lazy.postgres, (PostgresStore) => PostgresStore.layer({ url, maxConnections, settings }))
+      )
+    }
     case "memory":
       return MemoryStore.layer(settings)
   }
@@ -72,12 +84,16 @@ export const smtpListenerLayer = (
   options: Omit<SmtpListener.SmtpListenerOptions, "workQueue"> = {}
 ) => {
   const resolved = { ...smtp, spool: smtpSpoolKind(config) }
-  return resolved.spool === "store"
-    ? SmtpListener.layerWithQueue(resolved, options).pipe(
-        Layer.provide(WorkQueue.layer),
-        Layer.provide(sqlClientLayer(config))
-      )
-    : SmtpListener.layer(resolved, options)
+  return Layer.unwrapEffect(
+    Effect.map(lazy.smtpListener, (SmtpListener) =>
+      resolved.spool === "store"
+        ? SmtpListener.layerWithQueue(resolved, options).pipe(
+            Layer.provide(WorkQueue.layer),
+            Layer.provide(sqlClientLayer(config))
+          )
+        : SmtpListener.layer(resolved, options)
+    )
+  )
 }
 
 /** The mailbox of one account, as a layer. */
@@ -110,10 +126,14 @@ export const mailboxLayer = (account: Account, config: AppConfig) => {
       })
     case "smtp":
       return smtpSpoolKind(config) === "store"
-        ? WorkQueueMailbox.layer({
-            lease: smtpLease(account),
-            limits: { maxMailsPerSession: account.maxMailsPerSession }
-          }).pipe(
+        ? Layer.unwrapEffect(
+            Effect.map(lazy.workQueueMailbox, (WorkQueueMailbox) =>
+              WorkQueueMailbox.layer({
+                lease: smtpLease(account),
+                limits: { maxMailsPerSession: account.maxMailsPerSession }
+              })
+            )
+          ).pipe(
             Layer.provide(WorkQueue.layer),
             Layer.provide(sqlClientLayer(config)),
             Layer.mapError(

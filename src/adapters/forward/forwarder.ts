@@ -1,5 +1,4 @@
 import { Context, Data, Effect, Layer, Ref } from "effect"
-import nodemailer from "nodemailer"
 
 /** A forward that the relay did not take. */
 export class ForwardError extends Data.TaggedError("ForwardError")<{
@@ -25,6 +24,8 @@ export class Forwarder extends Context.Tag("rebound/Forward/Forwarder")<
     forward: (forward) =>
       Effect.tryPromise({
         try: async () => {
+          // loaded on the first forward: most runs never forward, and nodemailer is a large module graph
+          const { default: nodemailer } = await import("nodemailer")
           const transport = nodemailer.createTransport({
             host: forward.relay.host,
             port: forward.relay.port,

@@ -2,10 +2,6 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { Context, Duration, Effect, Either, Layer, Option } from "effect"
-import { SmtpListener } from "../../adapters/smtp/listener.js"
-import { layer as alertsLayer } from "../alerts/alerts.js"
-import { layer as httpLayer } from "../http/server.js"
-import { layer as webhooksLayer } from "../webhooks/webhooks.js"
 import { MailboxError } from "../../adapters/mailbox/mailbox.js"
 import { Store } from "../../adapters/store/store.js"
 import { accountHandles, leasedCoreLayer, smtpListenerLayer } from "../app.js"
@@ -27,6 +23,15 @@ export const trustNotice = (config: AppConfig): string =>
 export const daemon = (config: AppConfig) =>
   Effect.gen(function* () {
     yield* Effect.logInfo(trustNotice(config))
+    // the daemon's own services are loaded here, not at start-up: `once` and the other commands never use them
+    const [{ SmtpListener }, alerts, http, webhooks] = yield* Effect.promise(() =>
+      Promise.all([
+        import("../../adapters/smtp/listener.js"),
+        import("../alerts/alerts.js"),
+        import("../http/server.js"),
+        import("../webhooks/webhooks.js")
+      ])
+    )
     if (config.smtp !== undefined) {
       const listener = yield* Layer.build(smtpListenerLayer(config.smtp, config, { keys: config.signing.keys }))
       const { address, spool, spoolDir } = Context.get(listener, SmtpListener)
@@ -38,9 +43,9 @@ export const daemon = (config: AppConfig) =>
         yield* Effect.logWarning('the SMTP listener spools mail, but no account of type "smtp" reads the spool')
       }
     }
-    if (config.http !== null) yield* Layer.build(httpLayer(config.http))
+    if (config.http !== null) yield* Layer.build(http.layer(config.http))
     // webhooks and alerts run while the daemon's scope lives
-    yield* Layer.build(alertsLayer(config.alerts).pipe(Layer.provideMerge(webhooksLayer(config.webhooks))))
+    yield* Layer.build(alerts.layer(config.alerts).pipe(Layer.provideMerge(webhooks.layer(config.webhooks))))
     const handles = yield* accountHandles(config)
     const processor = yield* Processor
     const store = yield* Store
