@@ -8,6 +8,7 @@ import * as Layer from "effect/Layer"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { storeSettingsConfig } from "./config.js"
+import * as Checkpointer from "./sqlite-checkpointer.js"
 import { databaseError, StoreError } from "./errors.js"
 import { layerFromClient, type StoreServices, type StoreSettings } from "./store.js"
 
@@ -17,11 +18,14 @@ export interface SqliteStoreOptions {
   /** the database file (default ./data/rebound.db); its folder is created when missing */
   readonly filename?: string
   readonly settings?: Partial<StoreSettings>
+  /** WAL checkpoints in a worker thread (the default), or `false`: the writing connection checkpoints by itself */
+  readonly checkpoints?: Checkpointer.CheckpointOptions | false
 }
 
 /** An SQLite client on `filename` in WAL mode, waiting for other writers rather than failing (busy_timeout). */
 export const layerClient = (
-  filename: string
+  filename: string,
+  checkpoints: Checkpointer.CheckpointOptions | false = {}
 ): Layer.Layer<SqlClient.SqlClient | SqliteClient.SqliteClient, StoreError> =>
   Layer.effectDiscard(
     Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -38,6 +42,11 @@ export const layerClient = (
       ])
     ).pipe(Effect.mapError(databaseError("configuring SQLite")))
   ).pipe(
+    Layer.provideMerge(
+      checkpoints === false || filename === ":memory:" || filename === ""
+        ? Layer.empty
+        : Checkpointer.layer(filename, checkpoints)
+    ),
     // prepared statements live as long as the connection: the default 10-minute TTL runs on Effect's Clock, which a
     // TestClock (or any clock moved by hand) would make expire at every step
     Layer.provideMerge(SqliteClient.layer({ filename, prepareCacheSize: 500, prepareCacheTTL: Duration.infinity })),
@@ -61,7 +70,9 @@ export const layerClient = (
 
 /** The store on an SQLite file (the default backend: one process, one file under ./data, WAL). */
 export const layer = (options: SqliteStoreOptions = {}): Layer.Layer<StoreServices, StoreError> =>
-  layerFromClient(options.settings).pipe(Layer.provide(layerClient(options.filename ?? defaultFilename)))
+  layerFromClient(options.settings).pipe(
+    Layer.provide(layerClient(options.filename ?? defaultFilename, options.checkpoints))
+  )
 
 /** The SQLite store configured by STORE_SQLITE_FILE and the store settings (STORE_*, QUARANTINE_*). */
 export const layerConfig: Layer.Layer<StoreServices, StoreError | ConfigError.ConfigError> = Layer.unwrapEffect(
