@@ -6,7 +6,7 @@ import type { NormalizedAddress } from "../../domain/address.js"
 import type { BounceType, Reason } from "../../domain/report.js"
 import { databaseError, type StoreError } from "./errors.js"
 import type { LedgerKey, StoredBounceEvent } from "./model.js"
-import { bool, chunksFor, flag, num, textOrNull } from "./values.js"
+import { bool, flag, num, rowInserter, textOrNull } from "./values.js"
 
 /** Bounce events: one row per record of the decoder, with every field, the rule and the correlation. */
 export class BounceEvents extends Context.Tag("rebound/Store/BounceEvents")<
@@ -36,26 +36,49 @@ export interface ReasonCount {
   readonly count: number
 }
 
-const toRow = (event: StoredBounceEvent) => ({
-  account: event.key.account,
-  uid: event.key.uid,
-  sha256: event.key.sha256,
-  record_index: event.recordIndex,
-  received_at: event.receivedAt,
-  kind: event.kind,
-  address: event.address,
-  domain: event.domain,
-  type: event.type,
-  reason: event.reason,
-  status: event.status,
-  rule: event.rule,
-  correlation_source: event.correlationSource,
-  delivery_id: event.correlationDeliveryId,
-  sent_message_id: event.sentMessageId,
-  counted_against: event.countedAgainst,
-  suspect: flag(event.suspect),
-  details: detailsOf(event)
-})
+const columns = [
+  "account",
+  "uid",
+  "sha256",
+  "record_index",
+  "received_at",
+  "kind",
+  "address",
+  "domain",
+  "type",
+  "reason",
+  "status",
+  "rule",
+  "correlation_source",
+  "delivery_id",
+  "sent_message_id",
+  "counted_against",
+  "suspect",
+  "details"
+]
+
+const pushRow = (params: Array<unknown>, event: StoredBounceEvent) => {
+  params.push(
+    event.key.account,
+    event.key.uid,
+    event.key.sha256,
+    event.recordIndex,
+    event.receivedAt,
+    event.kind,
+    event.address,
+    event.domain,
+    event.type,
+    event.reason,
+    event.status,
+    event.rule,
+    event.correlationSource,
+    event.correlationDeliveryId,
+    event.sentMessageId,
+    event.countedAgainst,
+    flag(event.suspect),
+    detailsOf(event)
+  )
+}
 
 const detailFields = [
   "mailKind",
@@ -94,8 +117,6 @@ const detailsOf = (event: StoredBounceEvent): string => {
   }
   return JSON.stringify(kept)
 }
-
-const columnCount = 18
 
 const detailDefaults = {
   reportMessageId: null,
@@ -169,11 +190,11 @@ const fromRow = (row: any): StoredBounceEvent => {
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
 
+  const insertRows = rowInserter(sql, `INSERT INTO bounce_events (${columns.join(", ")})`, columns.length)
+
   const insert = Effect.fn("BounceEvents.insert")(
     function* (events: ReadonlyArray<StoredBounceEvent>) {
-      for (const chunk of chunksFor(events, columnCount)) {
-        yield* sql`INSERT INTO bounce_events ${sql.insert(chunk.map(toRow))}`
-      }
+      yield* insertRows(events, pushRow)
     },
     Effect.mapError(databaseError("recording bounce events"))
   )

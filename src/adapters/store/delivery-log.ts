@@ -5,7 +5,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { databaseError, type StoreError } from "./errors.js"
 import type { DeliveryLogEntry } from "./model.js"
-import { chunksFor, num, textOrNull } from "./values.js"
+import { num, rowInserter, textOrNull } from "./values.js"
 
 /** The delivery log: per sent message, its latest meaningful state (Sent, Delayed, Failed, Complained). */
 export class DeliveryLog extends Context.Tag("rebound/Store/DeliveryLog")<
@@ -60,28 +60,23 @@ const strongest = (entries: ReadonlyArray<DeliveryLogEntry>): Array<DeliveryLogE
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
 
-  const merge = Effect.fn("DeliveryLog.merge")(
-    function* (entries: ReadonlyArray<DeliveryLogEntry>) {
-      for (const chunk of chunksFor(strongest(entries), 9)) {
-        yield* sql`INSERT INTO delivery_log ${sql.insert(
-          chunk.map((e) => ({
-            message_key: e.messageKey,
-            delivery_id: e.deliveryId,
-            recipient: e.recipient,
-            state: e.state,
-            state_rank: e.rank,
-            type: e.type,
-            reason: e.reason,
-            text: e.text,
-            updated_at: e.updatedAt
-          }))
-        )} ON CONFLICT (message_key) DO UPDATE SET
+  const insertRows = rowInserter(
+    sql,
+    "INSERT INTO delivery_log (message_key, delivery_id, recipient, state, state_rank, type, reason, text, updated_at)",
+    9,
+    `ON CONFLICT (message_key) DO UPDATE SET
         delivery_id = COALESCE(excluded.delivery_id, delivery_log.delivery_id),
         recipient = COALESCE(excluded.recipient, delivery_log.recipient),
         state = excluded.state, state_rank = excluded.state_rank, type = excluded.type, reason = excluded.reason,
         text = excluded.text, updated_at = excluded.updated_at
       WHERE excluded.state_rank >= delivery_log.state_rank`
-      }
+  )
+
+  const merge = Effect.fn("DeliveryLog.merge")(
+    function* (entries: ReadonlyArray<DeliveryLogEntry>) {
+      yield* insertRows(strongest(entries), (params, e: DeliveryLogEntry) => {
+        params.push(e.messageKey, e.deliveryId, e.recipient, e.state, e.rank, e.type, e.reason, e.text, e.updatedAt)
+      })
     },
     Effect.mapError(databaseError("updating the delivery log"))
   )

@@ -5,7 +5,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { databaseError, type StoreError } from "./errors.js"
 import { type LedgerEntry, type LedgerKey, ledgerKeyString, type MailOutcome } from "./model.js"
-import { bool, chunksFor, flag, num, textOrNull } from "./values.js"
+import { bool, flag, num, rowInserter, textOrNull } from "./values.js"
 
 /** The mail ledger: every mail taken from a mailbox and what became of it. Its key makes applying a mail idempotent. */
 export class MailLedger extends Context.Tag("rebound/Store/MailLedger")<
@@ -32,17 +32,19 @@ export class MailLedger extends Context.Tag("rebound/Store/MailLedger")<
 
 const columns = ["account", "uid", "sha256", "outcome", "detail", "records", "size", "archived", "processed_at"]
 
-const toRow = (entry: LedgerEntry) => ({
-  account: entry.key.account,
-  uid: entry.key.uid,
-  sha256: entry.key.sha256,
-  outcome: entry.outcome,
-  detail: entry.detail,
-  records: entry.records,
-  size: entry.size,
-  archived: flag(entry.archived),
-  processed_at: entry.processedAt
-})
+const pushRow = (params: Array<unknown>, entry: LedgerEntry) => {
+  params.push(
+    entry.key.account,
+    entry.key.uid,
+    entry.key.sha256,
+    entry.outcome,
+    entry.detail,
+    entry.records,
+    entry.size,
+    flag(entry.archived),
+    entry.processedAt
+  )
+}
 
 const fromRow = (row: any): LedgerEntry => ({
   key: { account: row.account, uid: row.uid, sha256: row.sha256 },
@@ -57,19 +59,20 @@ const fromRow = (row: any): LedgerEntry => ({
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
 
+  const insertRows = rowInserter(
+    sql,
+    `INSERT INTO mail_ledger (${columns.join(", ")})`,
+    columns.length,
+    "ON CONFLICT DO NOTHING RETURNING account, uid, sha256"
+  )
+
   const claim = Effect.fn("MailLedger.claim")(
     function* (entries: ReadonlyArray<LedgerEntry>) {
-      const claimed: Array<LedgerEntry> = []
       const byKey = new Map(entries.map((entry) => [ledgerKeyString(entry.key), entry]))
       // one key order for every writer, so that concurrent claims on PostgreSQL wait rather than deadlock
       const sorted = [...byKey.keys()].sort().map((key) => byKey.get(key)!)
-      for (const chunk of chunksFor(sorted, columns.length)) {
-        const rows = yield* sql<{ account: string; uid: string; sha256: string }>`INSERT INTO mail_ledger ${sql.insert(
-          chunk.map(toRow)
-        )} ON CONFLICT DO NOTHING RETURNING account, uid, sha256`
-        for (const row of rows) claimed.push(byKey.get(ledgerKeyString(row))!)
-      }
-      return claimed
+      const rows = yield* insertRows<LedgerEntry, LedgerKey>(sorted, pushRow)
+      return rows.map((row) => byKey.get(ledgerKeyString(row))!)
     },
     Effect.mapError(databaseError("recording mails in the ledger"))
   )

@@ -1,3 +1,7 @@
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+
 /** Column values as both drivers return them: PostgreSQL gives BIGINT as a string, SQLite has no boolean. */
 export const num = (value: unknown): number => (typeof value === "number" ? value : Number(value))
 
@@ -56,3 +60,43 @@ export const DAY = 86_400_000
 
 /** The hour bucket of a time, as domain counters key it. */
 export const hourOf = (millis: number): number => Math.floor(millis / HOUR)
+
+/**
+ * Multi-row INSERTs over many rows with the text of each chunk size built once (`?` on SQLite, `$n` on PostgreSQL)
+ * and the values pushed straight into one parameter array: no object per row, and no pass of the SQL compiler over
+ * every value (`sql.insert` costs about as much as SQLite's own work on a 1,000-row batch). `head` names the table and
+ * columns, `tail` follows the VALUES list (ON CONFLICT, RETURNING).
+ */
+export const rowInserter = (sql: SqlClient.SqlClient, head: string, columns: number, tail = "") => {
+  const postgres = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
+  const texts = new Map<number, string>()
+  const textFor = (rows: number) => {
+    let text = texts.get(rows)
+    if (text === undefined) {
+      const groups: Array<string> = []
+      let parameter = 0
+      for (let row = 0; row < rows; row++) {
+        const marks: Array<string> = []
+        for (let column = 0; column < columns; column++) marks.push(postgres ? `$${++parameter}` : "?")
+        groups.push(`(${marks.join(",")})`)
+      }
+      text = `${head} VALUES ${groups.join(",")} ${tail}`
+      texts.set(rows, text)
+    }
+    return text
+  }
+  return <A, Row extends object = object>(
+    rows: ReadonlyArray<A>,
+    push: (params: Array<unknown>, row: A) => void
+  ): Effect.Effect<Array<Row>, SqlError> =>
+    Effect.gen(function* () {
+      const returned: Array<Row> = []
+      for (const chunk of chunksFor(rows, columns)) {
+        const params: Array<unknown> = []
+        for (const row of chunk) push(params, row)
+        const result = yield* sql.unsafe<Row>(textFor(chunk.length), params)
+        for (const row of result) returned.push(row)
+      }
+      return returned
+    })
+}
