@@ -6,12 +6,14 @@ import * as fs from "node:fs"
 
 const bundled = /^(effect|@effect\/[^/]+|fast-check|pure-rand)(\/|$)/
 
+const outdir = process.argv[2] ?? "dist/bin"
+
 // chunk names carry content hashes: a stale chunk left from an earlier build would only take space
-fs.rmSync("dist/bin", { recursive: true, force: true })
+fs.rmSync(outdir, { recursive: true, force: true })
 
 await esbuild.build({
   entryPoints: { main: "src/app/main.ts" },
-  outdir: "dist/bin",
+  outdir,
   bundle: true,
   splitting: true,
   format: "esm",
