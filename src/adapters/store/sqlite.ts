@@ -20,16 +20,34 @@ export interface SqliteStoreOptions {
   readonly settings?: Partial<StoreSettings>
   /** WAL checkpoints in a worker thread (the default), or `false`: the writing connection checkpoints by itself */
   readonly checkpoints?: Checkpointer.CheckpointOptions | false
+  /** the page size of a new database file (an existing file keeps its own) */
+  readonly pageSize?: number
 }
+
+/**
+ * 16 KB: in the store bench (1,000-mail batches) it took 15-20% less main-thread CPU and wall time than SQLite's 4 KB,
+ * 8 KB fell in between and 1 KB and 2 KB were slower: a commit writes one WAL frame per page touched, and a batch
+ * touches pages all over the address and event indexes, so fewer, fuller pages mean fewer frames to write.
+ */
+export const defaultPageSize = 16_384
 
 /** An SQLite client on `filename` in WAL mode, waiting for other writers rather than failing (busy_timeout). */
 export const layerClient = (
   filename: string,
-  checkpoints: Checkpointer.CheckpointOptions | false = {}
+  checkpoints: Checkpointer.CheckpointOptions | false = {},
+  pageSize: number = defaultPageSize
 ): Layer.Layer<SqlClient.SqlClient | SqliteClient.SqliteClient, StoreError> =>
   Layer.effectDiscard(
     Effect.flatMap(SqlClient.SqlClient, (sql) =>
       Effect.all([
+        // the page size only takes on a database with no page yet, and never once it is in WAL mode: so the client
+        // opens without WAL, and WAL comes after it
+        sql<{ page_count: number }>`PRAGMA page_count`.pipe(
+          Effect.flatMap((rows) =>
+            rows[0]?.page_count === 0 ? sql`PRAGMA page_size = ${sql.literal(String(pageSize))}` : Effect.void
+          )
+        ),
+        sql`PRAGMA journal_mode = WAL`,
         sql`PRAGMA busy_timeout = 10000`,
         // better-sqlite3 is built with SQLITE_DEFAULT_WAL_SYNCHRONOUS=1, so WAL mode alone would give NORMAL: a commit
         // that a power loss can undo, after which the processor has already deleted the mail from its mailbox
@@ -42,14 +60,11 @@ export const layerClient = (
       ])
     ).pipe(Effect.mapError(databaseError("configuring SQLite")))
   ).pipe(
-    Layer.provideMerge(
-      checkpoints === false || filename === ":memory:" || filename === ""
-        ? Layer.empty
-        : Checkpointer.layer(filename, checkpoints)
-    ),
     // prepared statements live as long as the connection: the default 10-minute TTL runs on Effect's Clock, which a
     // TestClock (or any clock moved by hand) would make expire at every step
-    Layer.provideMerge(SqliteClient.layer({ filename, prepareCacheSize: 500, prepareCacheTTL: Duration.infinity })),
+    Layer.provideMerge(
+      SqliteClient.layer({ filename, prepareCacheSize: 500, prepareCacheTTL: Duration.infinity, disableWAL: true })
+    ),
     Layer.provideMerge(
       Layer.effectDiscard(
         Effect.try({
@@ -61,6 +76,10 @@ export const layerClient = (
         })
       )
     ),
+    (client) =>
+      checkpoints === false || filename === ":memory:" || filename === ""
+        ? client
+        : Checkpointer.layer(filename, checkpoints).pipe(Layer.provideMerge(client)),
     Layer.mapError((error) =>
       error._tag === "StoreError"
         ? error
@@ -71,7 +90,7 @@ export const layerClient = (
 /** The store on an SQLite file (the default backend: one process, one file under ./data, WAL). */
 export const layer = (options: SqliteStoreOptions = {}): Layer.Layer<StoreServices, StoreError> =>
   layerFromClient(options.settings).pipe(
-    Layer.provide(layerClient(options.filename ?? defaultFilename, options.checkpoints))
+    Layer.provide(layerClient(options.filename ?? defaultFilename, options.checkpoints, options.pageSize))
   )
 
 /** The SQLite store configured by STORE_SQLITE_FILE and the store settings (STORE_*, QUARANTINE_*). */
