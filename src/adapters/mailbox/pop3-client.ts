@@ -93,11 +93,11 @@ export const command = (
   })
 
 /** A multi-line listing command (CAPA, LIST, UIDL) whose command line was already sent. */
-const readListingReply = (connection: Pop3Connection, keyword: Pop3Command) =>
+const readListingReply = (connection: Pop3Connection, keyword: Pop3Command, limit = Infinity) =>
   Effect.gen(function* () {
     const status = yield* connection.readStatus(`the reply to ${keyword}`)
     if (status._tag !== "Ok") return Either.left(replyError(connection, keyword, status))
-    return Either.right(yield* connection.readListing(`the ${keyword} listing`))
+    return Either.right(yield* connection.readListing(`the ${keyword} listing`, limit))
   })
 
 const capabilitiesOf = (connection: Pop3Connection) =>
@@ -321,9 +321,14 @@ export const stat = (client: Pop3Client) =>
 
 /**
  * LIST and UIDL joined by message number (both sent at once when pipelining). A server without UIDL gets ids
- * made of number and size, which are only stable within the session.
+ * made of number and size, which are only stable within the session. With a `limit`, the first `limit` mails: both
+ * listings go in ascending message number (RFC 1939), so their first lines name the same mails.
  */
-export const listing = (client: Pop3Client, pipelining: boolean) =>
+export const listing = (
+  client: Pop3Client,
+  pipelining: boolean,
+  limit = Infinity
+): Effect.Effect<Array<Pop3Listing>, MailboxError> =>
   Effect.gen(function* () {
     const connection = client.connection
     if (pipelining) {
@@ -333,9 +338,9 @@ export const listing = (client: Pop3Client, pipelining: boolean) =>
       yield* logCommand("LIST")
       yield* connection.write(encodeCommand("LIST"))
     }
-    const list = yield* readListingReply(connection, "LIST")
+    const list = yield* readListingReply(connection, "LIST", limit)
     if (!pipelining) yield* connection.write(encodeCommand("UIDL"))
-    const uidl = yield* readListingReply(connection, "UIDL")
+    const uidl = yield* readListingReply(connection, "UIDL", limit)
     if (Either.isLeft(list)) return yield* list.left
     const uids = new Map<number, string>()
     if (Either.isRight(uidl)) {
@@ -355,6 +360,10 @@ export const listing = (client: Pop3Client, pipelining: boolean) =>
       if (Either.isLeft(parsed)) return yield* connection.break(protocolError(parsed.left))
       const { number, size } = parsed.right
       entries.push({ number, size, uid: uids.get(number) ?? `${number}.${size}` })
+    }
+    // a server whose two listings do not start with the same mails gets a full listing rather than unstable ids
+    if (limit !== Infinity && Either.isRight(uidl) && entries.some((entry) => !uids.has(entry.number))) {
+      return yield* listing(client, pipelining)
     }
     return entries
   })

@@ -363,14 +363,15 @@ export class Pop3Connection {
     this.until(what, () => this.takeStatus(what))
 
   /** The lines of a multi-line listing (CAPA, LIST, UIDL), dot-unstuffed, without the terminator. */
-  readonly readListing = (what: string): Effect.Effect<Array<string>, MailboxError> => {
+  readonly readListing = (what: string, limit = Infinity): Effect.Effect<Array<string>, MailboxError> => {
     const lines: Array<string> = []
     return this.until(what, () => {
       while (true) {
         const line = this.takeLine(what)
         if (line === undefined || line instanceof MailboxError) return line
         if (line === ".") return lines
-        lines.push(line.startsWith(".") ? line.slice(1) : line)
+        // lines past the limit are read and dropped: a listing of 100,000 mails held as strings took 40 MB
+        if (lines.length < limit) lines.push(line.startsWith(".") ? line.slice(1) : line)
       }
     })
   }

@@ -20,7 +20,7 @@ import {
   testPop3Server,
   type TestPop3ServerOptions
 } from "../../support/pop3-server.js"
-import type { TestCertificate, TestPop3Server } from "../../support/pop3-server.js"
+import type { CommandContext, TestCertificate, TestPop3Server } from "../../support/pop3-server.js"
 import { skipWithout } from "../../support/services.js"
 
 const mail = (n: number, body = `body ${n}`) =>
@@ -108,6 +108,66 @@ describe("Pop3Mailbox against the in-process server", () => {
       assert.deepStrictEqual(lines.slice(-3), ["DELE 1", "DELE 3", "QUIT"])
       assert.isTrue(Exit.isSuccess(result) && result.value.pipelining && result.value.authentication === "USER")
     })
+  )
+
+  it.live(
+    "with maxMailsPerSession, lists the first mails with their own ids and stays in step after both listings",
+    () =>
+      Effect.gen(function* () {
+        const { result, server } = yield* withSession(
+          { mails: mails(10) },
+          (session) =>
+            Effect.gen(function* () {
+              const entries = yield* session.list
+              assert.deepStrictEqual(
+                entries.map((e) => [e.uid, e.number]),
+                [
+                  ["uid-0001", 1],
+                  ["uid-0002", 2],
+                  ["uid-0003", 3]
+                ]
+              )
+              assert.strictEqual(text(yield* session.retrieve(entries[2]!)), mail(3))
+              for (const entry of entries) yield* session.markDeleted(entry)
+              yield* session.commit
+            }),
+          { maxMailsPerSession: 3 }
+        )
+        assert.strictEqual(reasonOf(result), "success")
+        assert.deepStrictEqual(
+          server.mails.map((m) => m.uid),
+          ["uid-0004", "uid-0005", "uid-0006", "uid-0007", "uid-0008", "uid-0009", "uid-0010"]
+        )
+      })
+  )
+
+  it.live(
+    "a server whose UIDL does not start with the mails LIST starts with gets a full listing, not made-up ids",
+    () =>
+      Effect.gen(function* () {
+        const reversed = (context: CommandContext) =>
+          context.keyword === "UIDL" && context.args.length === 0
+            ? `+OK\r\n${context.server.mails
+                .map((m, index) => `${index + 1} ${m.uid}\r\n`)
+                .reverse()
+                .join("")}.\r\n`
+            : undefined
+        const { result } = yield* withSession(
+          { mails: mails(6), onCommand: reversed },
+          (session) =>
+            Effect.map(session.list, (entries) =>
+              assert.deepStrictEqual(
+                entries.map((e) => [e.uid, e.number]),
+                [
+                  ["uid-0001", 1],
+                  ["uid-0002", 2]
+                ]
+              )
+            ),
+          { maxMailsPerSession: 2 }
+        )
+        assert.strictEqual(reasonOf(result), "success")
+      })
   )
 
   it.live("an aborted session sends neither DELE nor QUIT, and the server deletes nothing", () =>
