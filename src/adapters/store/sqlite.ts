@@ -53,9 +53,10 @@ export const layerClient = (
         // that a power loss can undo, after which the processor has already deleted the mail from its mailbox
         sql`PRAGMA synchronous = FULL`,
         // a batch touches index pages all over the address, event and text indexes: keep them in memory rather than
-        // read them back at each batch. 32 MB: 64 MB applied 3-8% more events per CPU second in the store bench, and
-        // added its 32 MB to the peak RSS of every long run
-        sql`PRAGMA cache_size = -32768`,
+        // read them back at each batch. 16 MB: the page cache is resident memory of every long run, and `rebound once`
+        // on 100,000 mails must stay under 200 MB in all (docs/operations.md, "Memory"); 64 MB applied 3-8% more
+        // events per CPU second than 32 MB in the store bench
+        sql`PRAGMA cache_size = -16384`,
         sql`PRAGMA temp_store = MEMORY`
       ])
     ).pipe(Effect.mapError(databaseError("configuring SQLite")))
