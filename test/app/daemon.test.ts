@@ -104,6 +104,10 @@ describe("rebound run", () => {
       const url = /HTTP API listening on (http:\/\/[0-9.]+:\d+)/.exec(logs)?.[1]
       assert.isDefined(url, logs)
       assert.strictEqual((await fetch(`${url}/health`)).status, 200)
+      // the bin runs the bundle when it is built: the dashboard's files are found from there too
+      const dashboard = await fetch(`${url}/`)
+      assert.strictEqual(dashboard.status, 200)
+      assert.include(await dashboard.text(), "<title>rebound</title>")
       const address = (await (await fetch(`${url}/v1/addresses/smtp-user%40receiver.example`)).json()) as {
         status: string
       }
