@@ -320,6 +320,47 @@ export const stat = (client: Pop3Client) =>
   })
 
 /**
+ * "LIST n" and "UIDL n" for messages 1 to `count` (all exist at the start of a session, RFC 1939 section 5),
+ * pipelined `window` at a time; undefined when the server refuses one (the caller then lists in full).
+ */
+const listingOf = (client: Pop3Client, count: number, window: number) =>
+  Effect.gen(function* () {
+    const connection = client.connection
+    yield* logCommand(`LIST n, UIDL n for messages 1 to ${count}`)
+    const entries: Array<Pop3Listing> = []
+    const step = Math.max(1, Math.floor(window / 2))
+    for (let from = 1; from <= count; from += step) {
+      const to = Math.min(count, from + step - 1)
+      let commands = ""
+      for (let number = from; number <= to; number++) {
+        commands += encodeCommand("LIST", number) + encodeCommand("UIDL", number)
+      }
+      yield* connection.write(commands)
+      let refused = false
+      for (let number = from; number <= to; number++) {
+        const list = yield* connection.readStatus("the reply to LIST")
+        const uidl = yield* connection.readStatus("the reply to UIDL")
+        if (list._tag !== "Ok" || uidl._tag !== "Ok") {
+          refused = true
+          continue
+        }
+        const scan = parseScanListing(list.text)
+        const unique = parseUniqueIdListing(uidl.text)
+        if (Either.isLeft(scan)) return yield* connection.break(protocolError(scan.left))
+        if (Either.isLeft(unique)) return yield* connection.break(protocolError(unique.left))
+        if (scan.right.number !== number || unique.right.number !== number) {
+          return yield* connection.break(
+            protocolError(`the reply to LIST ${number} / UIDL ${number} names another mail`)
+          )
+        }
+        entries.push({ number, size: scan.right.size, uid: unique.right.uid })
+      }
+      if (refused) return undefined
+    }
+    return entries
+  })
+
+/**
  * LIST and UIDL joined by message number (both sent at once when pipelining). A server without UIDL gets ids
  * made of number and size, which are only stable within the session. With a `limit`, the first `limit` mails: both
  * listings go in ascending message number (RFC 1939), so their first lines name the same mails.
@@ -327,10 +368,20 @@ export const stat = (client: Pop3Client) =>
 export const listing = (
   client: Pop3Client,
   pipelining: boolean,
-  limit = Infinity
+  limit = Infinity,
+  window = 32
 ): Effect.Effect<Array<Pop3Listing>, MailboxError> =>
   Effect.gen(function* () {
     const connection = client.connection
+    if (pipelining && client.capabilities.uidl && limit !== Infinity) {
+      const { count } = yield* stat(client)
+      // A backlog: ask for the first mails one by one ("LIST n", "UIDL n", RFC 1939) rather than have the server
+      // write, and us read, a line per mail in the whole mailbox at every session
+      if (count > 2 * limit) {
+        const first = yield* listingOf(client, Math.min(count, limit), window)
+        if (first !== undefined) return first
+      }
+    }
     if (pipelining) {
       yield* logCommand("LIST, UIDL")
       yield* connection.write(encodeCommand("LIST") + encodeCommand("UIDL"))

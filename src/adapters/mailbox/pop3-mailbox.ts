@@ -58,7 +58,7 @@ export const make = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsI
     const serial = <A, E>(effect: Effect.Effect<A, E>) => lock.withPermits(1)(Effect.zipRight(usable, effect))
 
     const listing = Effect.gen(function* () {
-      const entries = yield* Pop3Client.listing(client, pipelining, options.maxMailsPerSession)
+      const entries = yield* Pop3Client.listing(client, pipelining, options.maxMailsPerSession, window)
       listed = new Map(entries.map((entry) => [entry.uid, entry.number]))
       return entries
     })

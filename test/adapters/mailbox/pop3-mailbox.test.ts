@@ -138,7 +138,36 @@ describe("Pop3Mailbox against the in-process server", () => {
           server.mails.map((m) => m.uid),
           ["uid-0004", "uid-0005", "uid-0006", "uid-0007", "uid-0008", "uid-0009", "uid-0010"]
         )
+        // more than twice the limit waits: the first mails are asked for one by one, not the whole mailbox
+        const lines = server.lines()
+        assert.includeMembers(lines, ["LIST 1", "UIDL 1", "LIST 3", "UIDL 3"])
+        assert.notInclude(lines, "LIST 4")
+        assert.isFalse(lines.includes("LIST") || lines.includes("UIDL"))
       })
+  )
+
+  it.live("a server that refuses UIDL n gets the full listings instead", () =>
+    Effect.gen(function* () {
+      const refuseOne = (context: CommandContext) =>
+        context.keyword === "UIDL" && context.args.length === 1 ? "-ERR not that way\r\n" : undefined
+      const { result, server } = yield* withSession(
+        { mails: mails(10), onCommand: refuseOne },
+        (session) =>
+          Effect.map(session.list, (entries) =>
+            assert.deepStrictEqual(
+              entries.map((e) => [e.uid, e.number]),
+              [
+                ["uid-0001", 1],
+                ["uid-0002", 2],
+                ["uid-0003", 3]
+              ]
+            )
+          ),
+        { maxMailsPerSession: 3 }
+      )
+      assert.strictEqual(reasonOf(result), "success")
+      assert.includeMembers(server.lines(), ["UIDL 1", "LIST", "UIDL"])
+    })
   )
 
   it.live(
@@ -160,11 +189,12 @@ describe("Pop3Mailbox against the in-process server", () => {
                 entries.map((e) => [e.uid, e.number]),
                 [
                   ["uid-0001", 1],
-                  ["uid-0002", 2]
+                  ["uid-0002", 2],
+                  ["uid-0003", 3]
                 ]
               )
             ),
-          { maxMailsPerSession: 2 }
+          { maxMailsPerSession: 3 }
         )
         assert.strictEqual(reasonOf(result), "success")
       })
