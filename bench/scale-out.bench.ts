@@ -6,15 +6,12 @@
  * processes to one. Each process holds two of the four accounts through its leases (docs/scale-out.md).
  * BENCH_SCALE_MAILS sets N (default 10,000 per mailbox).
  */
-import * as PgClient from "@effect/sql-pg/PgClient"
-import * as SqlClient from "@effect/sql/SqlClient"
-import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { backlogMail, messageIdDomain, signingKey } from "../test/faults/harness.js"
+import { backlogMail, messageIdDomain, queryPostgres, signingKey } from "../test/faults/harness.js"
 import { postgresBinDir, postgresInstall, startPostgres } from "../test/support/postgres.js"
 
 const perMailbox = Number(process.env["BENCH_SCALE_MAILS"] ?? 10_000)
@@ -36,17 +33,9 @@ const fillMaildirs = (dir: string) => {
   return bytes
 }
 
-const query = <A>(url: string, body: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) =>
-  Effect.runPromise(
-    Effect.flatMap(SqlClient.SqlClient, body).pipe(
-      Effect.scoped,
-      Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 1 }))
-    )
-  )
-
 /** Ledger rows, and the Clock times of the first and last (0 before the schema exists). */
 const ledger = (url: string) =>
-  query(
+  queryPostgres(
     url,
     (sql) =>
       sql<{ n: string; first: string | null; last: string | null }>`SELECT COUNT(*) AS n,
@@ -57,7 +46,10 @@ const ledger = (url: string) =>
 
 /** The processes holding account leases now. */
 const accountHolders = (url: string) =>
-  query(url, (sql) => sql<{ n: string }>`SELECT COUNT(DISTINCT holder) AS n FROM leases WHERE name LIKE 'account:%'`)
+  queryPostgres(
+    url,
+    (sql) => sql<{ n: string }>`SELECT COUNT(DISTINCT holder) AS n FROM leases WHERE name LIKE 'account:%'`
+  )
     .then((rows) => Number(rows[0]!.n))
     .catch(() => 0)
 

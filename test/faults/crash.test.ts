@@ -5,8 +5,6 @@
  * The store must equal that of one run without faults over the same mails, and the mailbox must be empty.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import * as Redacted from "effect/Redacted"
 import { type Dovecot, dovecotAvailable, dovecotInstall, startDovecot } from "../support/dovecot.js"
@@ -25,7 +23,8 @@ import {
   sleep,
   spawnRebound,
   waitFor,
-  writeConfig
+  writeConfig,
+  tempDirs
 } from "./harness.js"
 
 const skip = skipWithout(dovecotAvailable, "Dovecot with its POP3 server", dovecotInstall)
@@ -90,12 +89,7 @@ const shuffled = <A>(items: Array<A>, random: () => number): Array<A> => {
 describe.skipIf(skip)("SIGKILL at random moments", () => {
   let server: Dovecot
   let proxy: Awaited<ReturnType<typeof quitHoldingProxy>> | undefined
-  const dirs: Array<string> = []
-  const tempDir = () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rebound-crash-"))
-    dirs.push(dir)
-    return dir
-  }
+  const temp = tempDirs("crash")
 
   beforeAll(async () => {
     server = await startDovecot(["reference", "faulted"])
@@ -110,7 +104,7 @@ describe.skipIf(skip)("SIGKILL at random moments", () => {
     await killLeftovers()
     await proxy?.close()
     await server?.stop()
-    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true })
+    temp.removeAll()
   })
 
   it("loses and doubles nothing: the store equals that of a run without faults, the mailbox ends empty", async () => {
@@ -118,7 +112,7 @@ describe.skipIf(skip)("SIGKILL at random moments", () => {
     console.log(`crash test seed ${seed} (REBOUND_FAULT_SEED=${seed} replays it)`)
     const random = seededRandom(seed)
 
-    const referenceDir = tempDir()
+    const referenceDir = temp.make()
     const started = Date.now()
     const reference = spawnRebound(["once", "--config", configFor(server, "reference", referenceDir)], referenceDir)
     let working: number | undefined
@@ -134,7 +128,7 @@ describe.skipIf(skip)("SIGKILL at random moments", () => {
     assert.lengthOf(server.files("reference"), 0)
     console.log(`run without faults: ${total} ms, ${processing} ms of it processing`)
 
-    const faultedDir = tempDir()
+    const faultedDir = temp.make()
     // the faulted runs go through a proxy that can hold a QUIT, to kill the processor right after a store commit
     proxy = await quitHoldingProxy(server.port)
     // only the kills after a commit go through it: a process killed while Dovecot indexed the mailbox behind the

@@ -1,6 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
+import * as os from "node:os"
 import * as path from "node:path"
 import Database from "better-sqlite3"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -10,6 +11,21 @@ import * as Redacted from "effect/Redacted"
 import { encodeMessageId, type SigningKey } from "../../src/domain/codec.js"
 import { type PostgresServer, postgresBinDir } from "../support/postgres.js"
 import { eximBounce, type Original, personalMail, postfixDsn, qmailBounce } from "../support/mails.js"
+
+/** Temporary folders named `rebound-<prefix>-*`; `removeAll` deletes every one made so far. */
+export const tempDirs = (prefix: string) => {
+  const dirs: Array<string> = []
+  return {
+    make: (): string => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `rebound-${prefix}-`))
+      dirs.push(dir)
+      return dir
+    },
+    removeAll: (): void => {
+      for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
 
 /** The CLI the fault suite runs as whole processes. */
 export const bin = path.resolve(import.meta.dirname, "../../bin/rebound.js")
@@ -197,27 +213,37 @@ export const dumpStore = (file: string): StoreDump => {
   }
 }
 
+/** Runs `body` on a one-connection client of the PostgreSQL database at `url` (while the processes under test work). */
+export const queryPostgres = <A>(
+  url: string,
+  body: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>
+): Promise<A> =>
+  Effect.runPromise(
+    Effect.flatMap(SqlClient.SqlClient, body).pipe(
+      Effect.scoped,
+      Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 1 }))
+    )
+  )
+
 /** The same dump of a PostgreSQL store. */
 export const dumpPostgres = (url: string): Promise<StoreDump> =>
-  Effect.runPromise(
+  queryPostgres(url, (sql) =>
     Effect.gen(function* () {
-      const sql = yield* SqlClient.SqlClient
       const entries: Array<[string, Array<string>]> = []
       for (const [name, query] of Object.entries(dumpQueries)) {
         entries.push([name, normalized(yield* sql.unsafe(query).values)])
       }
       return Object.fromEntries(entries) as unknown as StoreDump
-    }).pipe(Effect.scoped, Effect.provide(PgClient.layer({ url: Redacted.make(url) })))
+    })
   )
 
 /** When each mail of a PostgreSQL store's ledger was committed, by unique id. */
 export const ledgerTimesPostgres = (url: string): Promise<Map<string, number>> =>
-  Effect.runPromise(
-    Effect.gen(function* () {
-      const sql = yield* SqlClient.SqlClient
-      const rows = yield* sql.unsafe("SELECT uid, processed_at FROM mail_ledger").values
-      return new Map(rows.map(([uid, at]) => [String(uid), Number(at)]))
-    }).pipe(Effect.scoped, Effect.provide(PgClient.layer({ url: Redacted.make(url) })))
+  queryPostgres(url, (sql) =>
+    Effect.map(
+      sql.unsafe("SELECT uid, processed_at FROM mail_ledger").values,
+      (rows) => new Map(rows.map(([uid, at]) => [String(uid), Number(at)]))
+    )
   )
 
 /** Rows of the ledger, or 0 while the store does not exist yet. */

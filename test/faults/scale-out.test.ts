@@ -5,12 +5,8 @@
  * the mailboxes are empty.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import * as PgClient from "@effect/sql-pg/PgClient"
-import * as SqlClient from "@effect/sql/SqlClient"
-import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { postgresBinDir, postgresInstall, type PostgresServer, startPostgres } from "../support/postgres.js"
 import { skipWithout } from "../support/services.js"
@@ -23,7 +19,9 @@ import {
   sleep,
   spawnRebound,
   waitFor,
-  writeConfig
+  writeConfig,
+  queryPostgres,
+  tempDirs
 } from "./harness.js"
 
 const skip = skipWithout(postgresBinDir() !== undefined, "PostgreSQL", postgresInstall)
@@ -69,20 +67,13 @@ const configFor = (dir: string, url: string) =>
     log: { level: "info", format: "json" }
   })
 
-/** Runs queries on the store while the processes work. */
-const query = <A>(url: string, body: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) =>
-  Effect.runPromise(
-    Effect.flatMap(SqlClient.SqlClient, body).pipe(
-      Effect.scoped,
-      Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 1 }))
-    )
+const ledgerCount = (url: string) =>
+  queryPostgres(url, (sql) => sql<{ n: string }>`SELECT COUNT(*) AS n FROM mail_ledger`).then((rows) =>
+    Number(rows[0]!.n)
   )
 
-const ledgerCount = (url: string) =>
-  query(url, (sql) => sql<{ n: string }>`SELECT COUNT(*) AS n FROM mail_ledger`).then((rows) => Number(rows[0]!.n))
-
 const accountLeases = (url: string) =>
-  query(
+  queryPostgres(
     url,
     (sql) => sql<{ name: string; holder: string }>`SELECT name, holder FROM leases WHERE name LIKE 'account:%'`
   )
@@ -95,13 +86,8 @@ const pidOf = (holder: string) => Number(holder.split(":").at(-2))
 
 describe.skipIf(skip)("two processes on one PostgreSQL, one killed", () => {
   let server: PostgresServer
-  const dirs: Array<string> = []
+  const temp = tempDirs("scale-out")
   const running: Array<ReboundProcess> = []
-  const tempDir = () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rebound-scale-out-"))
-    dirs.push(dir)
-    return dir
-  }
 
   beforeAll(async () => {
     server = await startPostgres()
@@ -109,12 +95,12 @@ describe.skipIf(skip)("two processes on one PostgreSQL, one killed", () => {
   afterAll(() => {
     for (const process of running) process.child.kill("SIGKILL")
     server?.stop()
-    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true })
+    temp.removeAll()
   })
 
   it("the survivor takes the dead process's accounts over at once (same machine, pid gone); each mail is applied once", async () => {
     // the expectation: one process, no faults
-    const referenceDir = tempDir()
+    const referenceDir = temp.make()
     fillMaildirs(referenceDir)
     const referenceUrl = server.createDatabase("reference")
     const reference = spawnRebound(["once", "--config", configFor(referenceDir, referenceUrl)], referenceDir)
@@ -122,7 +108,7 @@ describe.skipIf(skip)("two processes on one PostgreSQL, one killed", () => {
     const expected = await dumpPostgres(referenceUrl)
     assert.strictEqual(expected.ledger.length, accounts.length * perAccount)
 
-    const dir = tempDir()
+    const dir = temp.make()
     fillMaildirs(dir)
     const url = server.createDatabase("scale_out")
     const configFile = configFor(dir, url)

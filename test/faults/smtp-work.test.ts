@@ -6,10 +6,6 @@
  * 250 is applied exactly once, and the work table is empty.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import * as PgClient from "@effect/sql-pg/PgClient"
-import * as SqlClient from "@effect/sql/SqlClient"
-import * as Effect from "effect/Effect"
-import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -17,7 +13,7 @@ import { postfixDsn } from "../support/mails.js"
 import { postgresBinDir, postgresInstall, type PostgresServer, startPostgres } from "../support/postgres.js"
 import { skipWithout } from "../support/services.js"
 import { dotStuff, SmtpTestClient } from "../adapters/smtp/smtp-client.js"
-import { type ReboundProcess, sleep, spawnRebound, waitFor, writeConfig } from "./harness.js"
+import { queryPostgres, type ReboundProcess, sleep, spawnRebound, waitFor, writeConfig } from "./harness.js"
 
 const skip = skipWithout(postgresBinDir() !== undefined, "PostgreSQL", postgresInstall)
 
@@ -55,17 +51,9 @@ const configFor = (dir: string, url: string) =>
     log: { level: "info", format: "json" }
   })
 
-const query = <A>(url: string, body: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) =>
-  Effect.runPromise(
-    Effect.flatMap(SqlClient.SqlClient, body).pipe(
-      Effect.scoped,
-      Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 1 }))
-    )
-  )
-
 /** The rows under a live claim of process `pid` (holder = host/pid/random), with the claims' expiry. */
 const claimsOf = (url: string, pid: number) =>
-  query(
+  queryPostgres(
     url,
     (sql) => sql<{ id: string; claimed_by: string; claimed_until: string }>`SELECT id, claimed_by, claimed_until
       FROM smtp_work WHERE claimed_until > ${Date.now()}`
@@ -76,7 +64,9 @@ const claimsOf = (url: string, pid: number) =>
   )
 
 const workLeft = (url: string) =>
-  query(url, (sql) => sql<{ n: string }>`SELECT COUNT(*) AS n FROM smtp_work`).then((rows) => Number(rows[0]!.n))
+  queryPostgres(url, (sql) => sql<{ n: string }>`SELECT COUNT(*) AS n FROM smtp_work`).then((rows) =>
+    Number(rows[0]!.n)
+  )
 
 /**
  * One transaction on a fresh connection: the reply to the final dot, or an exception; `afterDot` says whether the
@@ -194,11 +184,11 @@ describe.skipIf(skip)("the SMTP listener in two processes on one PostgreSQL, one
     survivor.child.kill("SIGTERM")
     assert.strictEqual((await survivor.exit).code, 0, survivor.output().slice(-2000))
 
-    const events = await query(
+    const events = await queryPostgres(
       url,
       (sql) => sql<{ address: string; n: string }>`SELECT address, COUNT(*) AS n FROM bounce_events GROUP BY address`
     ).then((rows) => new Map(rows.map((row) => [row.address, Number(row.n)])))
-    const ledger = await query(
+    const ledger = await queryPostgres(
       url,
       (sql) =>
         sql<{
