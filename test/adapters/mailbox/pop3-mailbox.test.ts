@@ -81,6 +81,19 @@ const drainAll = (session: MailboxSession) =>
     return { entries, results }
   })
 
+/** A session limited to three mails lists the first three, each with the server's own id. */
+const listsFirstThree = (session: MailboxSession) =>
+  Effect.map(session.list, (entries) =>
+    assert.deepStrictEqual(
+      entries.map((e) => [e.uid, e.number]),
+      [
+        ["uid-0001", 1],
+        ["uid-0002", 2],
+        ["uid-0003", 3]
+      ]
+    )
+  )
+
 describe("Pop3Mailbox against the in-process server", () => {
   it.live("lists with LIST + UIDL, retrieves, deletes on commit only, ends with QUIT", () =>
     Effect.gen(function* () {
@@ -150,21 +163,9 @@ describe("Pop3Mailbox against the in-process server", () => {
     Effect.gen(function* () {
       const refuseOne = (context: CommandContext) =>
         context.keyword === "UIDL" && context.args.length === 1 ? "-ERR not that way\r\n" : undefined
-      const { result, server } = yield* withSession(
-        { mails: mails(10), onCommand: refuseOne },
-        (session) =>
-          Effect.map(session.list, (entries) =>
-            assert.deepStrictEqual(
-              entries.map((e) => [e.uid, e.number]),
-              [
-                ["uid-0001", 1],
-                ["uid-0002", 2],
-                ["uid-0003", 3]
-              ]
-            )
-          ),
-        { maxMailsPerSession: 3 }
-      )
+      const { result, server } = yield* withSession({ mails: mails(10), onCommand: refuseOne }, listsFirstThree, {
+        maxMailsPerSession: 3
+      })
       assert.strictEqual(reasonOf(result), "success")
       assert.includeMembers(server.lines(), ["UIDL 1", "LIST", "UIDL"])
     })
@@ -181,21 +182,9 @@ describe("Pop3Mailbox against the in-process server", () => {
                 .reverse()
                 .join("")}.\r\n`
             : undefined
-        const { result } = yield* withSession(
-          { mails: mails(6), onCommand: reversed },
-          (session) =>
-            Effect.map(session.list, (entries) =>
-              assert.deepStrictEqual(
-                entries.map((e) => [e.uid, e.number]),
-                [
-                  ["uid-0001", 1],
-                  ["uid-0002", 2],
-                  ["uid-0003", 3]
-                ]
-              )
-            ),
-          { maxMailsPerSession: 3 }
-        )
+        const { result } = yield* withSession({ mails: mails(6), onCommand: reversed }, listsFirstThree, {
+          maxMailsPerSession: 3
+        })
         assert.strictEqual(reasonOf(result), "success")
       })
   )

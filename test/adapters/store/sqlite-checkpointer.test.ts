@@ -88,16 +88,20 @@ const applyBatches = (file: string, pause = 0) =>
     return largestWal
   })
 
+/** The largest WAL of the same writes with no checkpoint at all: the log then holds every page written. */
+const uncheckpointedWal = (name: string, pause?: number) => {
+  const control = path.join(dir, name)
+  return Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`PRAGMA wal_autocheckpoint = 0`
+    return yield* applyBatches(control, pause)
+  }).pipe(Effect.provide(layer({ filename: control, checkpoints: false })))
+}
+
 describe("SQLite checkpointer", () => {
   it.live("keeps the WAL bounded, empties it when writes stop, and loses nothing across a reopen", () =>
     Effect.gen(function* () {
-      // the same writes with no checkpoint at all: the log holds every page written
-      const control = path.join(dir, "control.db")
-      const unbounded = yield* Effect.gen(function* () {
-        const sql = yield* SqlClient.SqlClient
-        yield* sql`PRAGMA wal_autocheckpoint = 0`
-        return yield* applyBatches(control)
-      }).pipe(Effect.provide(layer({ filename: control, checkpoints: false })))
+      const unbounded = yield* uncheckpointedWal("control.db")
 
       const file = path.join(dir, "bounded.db")
       const writerPages = 64
@@ -129,12 +133,7 @@ describe("SQLite checkpointer", () => {
 
   it.live("the worker copies the log while the writer works", () =>
     Effect.gen(function* () {
-      const control = path.join(dir, "control-paused.db")
-      const unbounded = yield* Effect.gen(function* () {
-        const sql = yield* SqlClient.SqlClient
-        yield* sql`PRAGMA wal_autocheckpoint = 0`
-        return yield* applyBatches(control, 20)
-      }).pipe(Effect.provide(layer({ filename: control, checkpoints: false })))
+      const unbounded = yield* uncheckpointedWal("control-paused.db", 20)
       const file = path.join(dir, "worker.db")
       // the writer would not checkpoint before a million pages: the log stays small because the worker copies it
       const largestWal = yield* applyBatches(file, 20).pipe(
