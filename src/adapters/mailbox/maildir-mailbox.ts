@@ -1,10 +1,12 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import type { PlatformError } from "@effect/platform/Error"
+import * as Arr from "effect/Array"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { defaultLimits, type MailboxLimits, limitsConfig, sizeCheck } from "./limits.js"
 import { Mailbox, type MailboxEntry, MailboxError, type MailboxSession, type RetrieveResult } from "./mailbox.js"
@@ -72,6 +74,18 @@ export const make = Effect.fn("MaildirMailbox.make")(function* (options: Maildir
     const closedError = new MailboxError({ reason: "Closed", message: "the Maildir session is committed" })
     const whileOpen = Effect.suspend(() => (state === "open" ? Effect.void : Effect.fail(closedError)))
 
+    // The files with their sizes; a file another reader removed since the scan is left out.
+    const sized = (files: ReadonlyArray<{ readonly file: string; readonly uid: string }>) =>
+      Effect.map(
+        Effect.forEach(files, ({ file, uid }) =>
+          Effect.map(
+            fs.stat(file).pipe(Effect.option),
+            Option.map((info) => ({ file, uid, size: Number(info.size) }))
+          )
+        ),
+        Arr.getSomes
+      )
+
     // Another reader may have moved the file from new/ to cur/ (adding flags) since it was listed.
     const locate = (entry: MailboxEntry) =>
       Effect.gen(function* () {
@@ -105,27 +119,16 @@ export const make = Effect.fn("MaildirMailbox.make")(function* (options: Maildir
       // the whole folder, as POP3's STAT counts the whole mailbox (the listing stops at maxMailsPerSession)
       stat: Effect.gen(function* () {
         yield* whileOpen
-        let count = 0
-        let size = 0
-        for (const { file } of yield* scan) {
-          const info = yield* fs.stat(file).pipe(Effect.option)
-          if (info._tag === "None") continue
-          count++
-          size += Number(info.value.size)
-        }
-        return { count, size }
+        const mails = yield* sized(yield* scan)
+        return { count: mails.length, size: mails.reduce((sum, mail) => sum + mail.size, 0) }
       }),
       list: Effect.gen(function* () {
         yield* whileOpen
-        const files = (yield* scan).slice(0, limits.maxMailsPerSession)
-        const entries: Array<MailboxEntry> = []
-        for (const { file, uid } of files) {
-          const info = yield* fs.stat(file).pipe(Effect.option)
-          if (info._tag === "None") continue
+        const mails = yield* sized((yield* scan).slice(0, limits.maxMailsPerSession))
+        return mails.map(({ file, size, uid }, index): MailboxEntry => {
           located.set(uid, file)
-          entries.push({ uid, size: Number(info.value.size), number: entries.length + 1 })
-        }
-        return entries
+          return { uid, size, number: index + 1 }
+        })
       }),
       retrieve,
       retrieveStream: (entry) =>
