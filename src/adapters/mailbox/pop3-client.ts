@@ -369,18 +369,20 @@ export const listing = (
   client: Pop3Client,
   pipelining: boolean,
   limit = Infinity,
-  window = 32
+  options: {
+    /** RETR/LIST commands in flight at once */
+    readonly window?: number
+    /** the mailbox's STAT count, when known: with more than twice `limit` mails, the first ones are asked for */
+    readonly count?: number
+  } = {}
 ): Effect.Effect<Array<Pop3Listing>, MailboxError> =>
   Effect.gen(function* () {
     const connection = client.connection
-    if (pipelining && client.capabilities.uidl && limit !== Infinity) {
-      const { count } = yield* stat(client)
-      // A backlog: ask for the first mails one by one ("LIST n", "UIDL n", RFC 1939) rather than have the server
-      // write, and us read, a line per mail in the whole mailbox at every session
-      if (count > 2 * limit) {
-        const first = yield* listingOf(client, Math.min(count, limit), window)
-        if (first !== undefined) return first
-      }
+    // A backlog: ask for the first mails one by one ("LIST n", "UIDL n", RFC 1939) rather than have the server
+    // write, and us read, a line per mail in the whole mailbox at every session
+    if (pipelining && client.capabilities.uidl && options.count !== undefined && options.count > 2 * limit) {
+      const first = yield* listingOf(client, limit, options.window ?? 32)
+      if (first !== undefined) return first
     }
     if (pipelining) {
       yield* logCommand("LIST, UIDL")

@@ -57,8 +57,24 @@ export const make = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsI
     )
     const serial = <A, E>(effect: Effect.Effect<A, E>) => lock.withPermits(1)(Effect.zipRight(usable, effect))
 
+    // STAT does not change within a session (DELE goes out at commit), so the session asks it once
+    let counted: { readonly count: number; readonly size: number } | undefined
+    const stat = Effect.suspend(() =>
+      counted !== undefined
+        ? Effect.succeed(counted)
+        : Effect.tap(Pop3Client.stat(client), (reply) => {
+            counted = reply
+          })
+    )
+
     const listing = Effect.gen(function* () {
-      const entries = yield* Pop3Client.listing(client, pipelining, options.maxMailsPerSession, window)
+      const limit = options.maxMailsPerSession
+      // the count decides whether a backlog's first mails are asked for one by one (Pop3Client.listing)
+      const count = pipelining && client.capabilities.uidl && limit !== Infinity ? (yield* stat).count : undefined
+      const entries = yield* Pop3Client.listing(client, pipelining, limit, {
+        window,
+        ...(count === undefined ? {} : { count })
+      })
       listed = new Map(entries.map((entry) => [entry.uid, entry.number]))
       return entries
     })
@@ -193,7 +209,7 @@ export const make = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsI
 
     const session: MailboxSession = {
       capabilities,
-      stat: serial(Pop3Client.stat(client)),
+      stat: serial(stat),
       list: serial(listing).pipe(
         Effect.map((entries) =>
           entries
