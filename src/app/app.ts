@@ -189,17 +189,19 @@ export const leasingLayer = (config: AppConfig, member: boolean) =>
     member
   })
 
+/** What the processor works with: the store, the status board and the forwarder. */
+const processorServices = (config: AppConfig) =>
+  Layer.mergeAll(storeLayer(config), ProcessorStatus.layer, Forwarder.layer)
+
 /** The processor, the status board and the store, from a configuration. */
 export const coreLayer = (config: AppConfig) =>
-  Processor.layer(processorSettings(config)).pipe(
-    Layer.provideMerge(Layer.mergeAll(storeLayer(config), ProcessorStatus.layer, Forwarder.layer))
-  )
+  Processor.layer(processorSettings(config)).pipe(Layer.provideMerge(processorServices(config)))
 
 /** `coreLayer` with this process's leases, for the commands that empty accounts (run: member, once: visitor). */
 export const leasedCoreLayer = (config: AppConfig, member: boolean) =>
   Processor.layer(processorSettings(config)).pipe(
     Layer.provideMerge(leasingLayer(config, member)),
-    Layer.provideMerge(Layer.mergeAll(storeLayer(config), ProcessorStatus.layer, Forwarder.layer))
+    Layer.provideMerge(processorServices(config))
   )
 
 /**
