@@ -141,6 +141,7 @@ describe("Pop3Mailbox against the in-process server", () => {
                 ]
               )
               assert.strictEqual(text(yield* session.retrieve(entries[2]!)), mail(3))
+              assert.strictEqual((yield* session.stat).count, 10)
               for (const entry of entries) yield* session.markDeleted(entry)
               yield* session.commit
             }),
@@ -156,6 +157,8 @@ describe("Pop3Mailbox against the in-process server", () => {
         assert.includeMembers(lines, ["LIST 1", "UIDL 1", "LIST 3", "UIDL 3"])
         assert.notInclude(lines, "LIST 4")
         assert.isFalse(lines.includes("LIST") || lines.includes("UIDL"))
+        // the listing's count and the session's stat are one STAT: nothing changes before the commit
+        assert.strictEqual(lines.filter((line) => line === "STAT").length, 1)
       })
   )
 
