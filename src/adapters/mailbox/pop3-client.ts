@@ -259,14 +259,19 @@ const authenticateWithPassword = (
 
 const isTokenAuth = (auth: Pop3Auth): auth is TokenAuth => "token" in auth
 
+/** A connection up to authentication: greeted, and under TLS when asked. */
+export interface Pop3Greeted {
+  readonly connection: Pop3Connection
+  readonly greeting: string
+  readonly capabilities: Pop3Capabilities
+}
+
 /**
- * Connects, reads the greeting, upgrades with STLS when asked (RFC 2595, asking CAPA again after it) and
- * authenticates. The scope closing destroys the connection without QUIT, which deletes nothing.
+ * Connects, reads the greeting and upgrades with STLS when asked (RFC 2595, asking CAPA again after it). Nothing in
+ * it needs the mailbox, so it can be done ahead of a session (see Pop3Mailbox). The scope closing destroys the
+ * connection.
  */
-export const connect = Effect.fn("Pop3Client.connect")(function* (
-  options: Pop3Options,
-  tokens: TokenProvider | undefined
-) {
+export const greet = Effect.fn("Pop3Client.greet")(function* (options: Pop3Options) {
   const port = portOf(options)
   const tlsOptions = yield* tlsOptionsOf(options)
   const connection = yield* Pop3Connection.open({
@@ -300,6 +305,18 @@ export const connect = Effect.fn("Pop3Client.connect")(function* (
     yield* connection.startTls
     capabilities = yield* capabilitiesOf(connection)
   }
+  const greeted: Pop3Greeted = { connection, greeting, capabilities }
+  return greeted
+})
+
+/** Authenticates on a greeted connection. */
+export const login = Effect.fn("Pop3Client.login")(function* (
+  greeted: Pop3Greeted,
+  options: Pop3Options,
+  tokens: TokenProvider | undefined
+) {
+  const { connection, greeting } = greeted
+  let capabilities = greeted.capabilities
   const auth = options.auth
   const authentication = isTokenAuth(auth)
     ? yield* authenticateWithToken(connection, options, auth, tokens)
@@ -311,6 +328,11 @@ export const connect = Effect.fn("Pop3Client.connect")(function* (
   const client: Pop3Client = { connection, greeting, capabilities, authentication }
   return client
 })
+
+/** Connects, greets (STLS included) and authenticates. The scope closing destroys the connection without QUIT, which
+ * deletes nothing. */
+export const connect = (options: Pop3Options, tokens: TokenProvider | undefined) =>
+  Effect.flatMap(greet(options), (greeted) => login(greeted, options, tokens))
 
 /** STAT: count and total size. */
 export const stat = (client: Pop3Client) =>

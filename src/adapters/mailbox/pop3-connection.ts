@@ -209,6 +209,12 @@ export class Pop3Connection {
     return error
   }
 
+  /** Whether the open socket keeps the process alive (Node's ref / unref): a connection made ahead does not. */
+  keepAlive(keep: boolean): void {
+    if (keep) this.socket.ref()
+    else this.socket.unref()
+  }
+
   /** Destroys the socket without a word to the server (no QUIT: RFC 1939 section 6, nothing is deleted). */
   destroy(): void {
     this.failure ??= new MailboxError({ reason: "Closed", message: "the connection is closed" })

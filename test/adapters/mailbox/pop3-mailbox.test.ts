@@ -162,6 +162,94 @@ describe("Pop3Mailbox against the in-process server", () => {
       })
   )
 
+  describe("a backlog's next session", () => {
+    /** Waits (real time) until the server has seen `count` connections. */
+    const connectionsReach = (server: TestPop3Server, count: number) =>
+      Effect.gen(function* () {
+        for (let waited = 0; server.connections < count; waited += 5) {
+          if (waited > 2000) return yield* Effect.die(`the server saw ${server.connections} connections, not ${count}`)
+          yield* Effect.sleep(Duration.millis(5))
+        }
+      })
+
+    /** One session of three mails: lists, retrieves, deletes, commits; `meanwhile` runs once the list is out. */
+    const takeThree = (
+      mailbox: Effect.Effect.Success<ReturnType<typeof Pop3Mailbox.make>>,
+      meanwhile: Effect.Effect<void>
+    ) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const session = yield* mailbox.open
+          const { entries, results } = yield* drainAll(session)
+          assert.strictEqual(results.length, 3)
+          yield* meanwhile
+          for (const entry of entries) yield* session.markDeleted(entry)
+          yield* session.commit
+          return entries.map((entry) => entry.uid)
+        })
+      )
+
+    const backlog = <A>(
+      body: (
+        server: TestPop3Server,
+        mailbox: Effect.Effect.Success<ReturnType<typeof Pop3Mailbox.make>>
+      ) => Effect.Effect<A, MailboxError>
+    ) =>
+      Effect.gen(function* () {
+        // exclusive: a login while another session holds the mailbox would get [IN-USE]
+        const server = yield* testPop3Server({ mails: mails(10), exclusive: true })
+        const mailbox = yield* Pop3Mailbox.make(baseOptions(server, { maxMailsPerSession: 3 }))
+        return yield* body(server, mailbox)
+      }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer), Effect.provide(collectingLogger))
+
+    it.live("is greeted while this one runs, and logs in on that connection after this one's QUIT", () =>
+      backlog((server, mailbox) =>
+        Effect.gen(function* () {
+          // more than the session takes waits: the next connection is made during this session
+          const first = yield* takeThree(mailbox, connectionsReach(server, 2))
+          const second = yield* takeThree(mailbox, Effect.void)
+          assert.deepStrictEqual(
+            [...first, ...second],
+            mails(6).map((_, i) => `uid-000${i + 1}`)
+          )
+          // the second session logged in on the connection greeted ahead; the third connection is the one it greeted in
+          // turn for a next session (seven mails wait), which never logs in
+          assert.strictEqual(server.connections, 3)
+          const sessionOf = (line: string) => server.received.find((command) => command.line.startsWith(line))?.session
+          assert.strictEqual(sessionOf("RETR 1"), 1)
+          assert.strictEqual(server.received.filter((command) => command.line === "RETR 1").at(-1)?.session, 2)
+          assert.deepStrictEqual(
+            server.received.filter((command) => command.session === 3).map((command) => command.line),
+            ["CAPA"]
+          )
+          const order = server.received.map((command) => `${command.session} ${command.line.split(" ")[0]}`)
+          const firstQuit = order.indexOf("1 QUIT")
+          assert.isBelow(order.indexOf("2 CAPA"), firstQuit, "greeted before the first session ended")
+          assert.isAbove(order.indexOf("2 USER"), firstQuit, "logged in only after the first session's QUIT")
+          assert.deepStrictEqual(
+            server.mails.map((m) => m.uid),
+            ["uid-0007", "uid-0008", "uid-0009", "uid-0010"]
+          )
+        })
+      )
+    )
+
+    it.live("gets a fresh connection when the one greeted ahead was lost meanwhile", () =>
+      backlog((server, mailbox) =>
+        Effect.gen(function* () {
+          const dropAhead = Effect.zipRight(
+            connectionsReach(server, 2),
+            Effect.sync(() => [...server.sockets].at(-1)!.destroy())
+          )
+          yield* takeThree(mailbox, dropAhead)
+          const second = yield* takeThree(mailbox, Effect.void)
+          assert.deepStrictEqual(second, ["uid-0004", "uid-0005", "uid-0006"])
+          assert.strictEqual(server.connections, 4)
+        })
+      )
+    )
+  })
+
   it.live("a server that refuses UIDL n gets the full listings instead", () =>
     Effect.gen(function* () {
       const refuseOne = (context: CommandContext) =>
