@@ -8,6 +8,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { sizeCheck } from "./limits.js"
@@ -49,40 +50,49 @@ export const make = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsI
   // new login process on Dovecot: 25 of the 40 ms a login costs there) then overlap the end of this one. Only the
   // authentication, which takes the mailbox's lock, waits for this session's QUIT.
   let ahead:
-    | { readonly fiber: Fiber.RuntimeFiber<Pop3Client.Pop3Greeted, MailboxError>; readonly scope: Scope.CloseableScope }
+    | {
+        readonly fiber: Fiber.RuntimeFiber<Pop3Client.Pop3Greeted, MailboxError>
+        readonly scope: Scope.CloseableScope
+        readonly timer: ReturnType<typeof setTimeout>
+      }
     | undefined
+  // the runtime of the mailbox, not of the session that greets ahead: a fiber forked from the session would carry
+  // the session's context (its scope, and through it everything the session returned) into the next session, and
+  // so on, one session after the other
+  const runtime = yield* Effect.runtime<never>()
   const greetAhead = Effect.gen(function* () {
     if (ahead !== undefined) return
     const scope = yield* Scope.make()
-    const fiber = yield* Effect.forkDaemon(
+    const fiber = Runtime.runFork(runtime)(
       Scope.extend(
         Effect.tap(Pop3Client.greet(options), (greeted) => Effect.sync(() => greeted.connection.keepAlive(false))),
         scope
       )
     )
-    const made = { fiber, scope }
-    ahead = made
     // not taken by a session in time (the server would drop it before long): closed. A plain timer that does not
     // keep the process alive either: `rebound once` exits when its work is done, not 30 s later.
-    setTimeout(() => {
-      if (ahead !== made) return
+    const timer = setTimeout(() => {
+      if (ahead?.fiber !== fiber) return
       ahead = undefined
       Effect.runFork(Scope.close(scope, Exit.void))
     }, Duration.toMillis(aheadIdle)).unref()
+    ahead = { fiber, scope, timer }
   })
   /** A greeted connection made ahead, moved into the session's scope; none when it failed or was lost meanwhile. */
   const takeAhead = Effect.gen(function* () {
-    const taken = ahead
-    if (taken === undefined) return undefined
+    if (ahead === undefined) return undefined
+    const { fiber, scope, timer } = ahead
     ahead = undefined
-    const greeted = yield* Effect.option(Fiber.join(taken.fiber))
-    if (Option.isNone(greeted) || !greeted.value.connection.usable) {
-      yield* Scope.close(taken.scope, Exit.void)
+    clearTimeout(timer)
+    // awaited, not joined: nothing of that fiber's state passes into this session
+    const exit = yield* Fiber.await(fiber)
+    if (Exit.isFailure(exit) || !exit.value.connection.usable) {
+      yield* Scope.close(scope, Exit.void)
       return undefined
     }
-    greeted.value.connection.keepAlive(true)
-    yield* Effect.addFinalizer((exit) => Scope.close(taken.scope, exit))
-    return greeted.value
+    exit.value.connection.keepAlive(true)
+    yield* Effect.addFinalizer((sessionExit) => Scope.close(scope, sessionExit))
+    return exit.value
   })
 
   const open = Effect.gen(function* () {

@@ -11,6 +11,8 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as http from "node:http"
+import * as v8 from "node:v8"
+import * as vm from "node:vm"
 import type { MailboxError, MailboxSession } from "../../../src/adapters/mailbox/mailbox.js"
 import * as Pop3Mailbox from "../../../src/adapters/mailbox/pop3-mailbox.js"
 import type { Pop3OptionsInput } from "../../../src/adapters/mailbox/pop3-options.js"
@@ -28,6 +30,8 @@ const mail = (n: number, body = `body ${n}`) =>
 const mails = (count: number) => Array.from({ length: count }, (_, i) => mail(i + 1))
 const text = (bytes: Uint8Array) => Buffer.from(bytes).toString("latin1")
 const password = "s3cr3t-Pa55"
+
+v8.setFlagsFromString("--expose-gc")
 
 /** Log lines of the test, to check that no secret is ever logged. */
 const logged: Array<string> = []
@@ -230,6 +234,29 @@ describe("Pop3Mailbox against the in-process server", () => {
             server.mails.map((m) => m.uid),
             ["uid-0007", "uid-0008", "uid-0009", "uid-0010"]
           )
+        })
+      )
+    )
+
+    it.live("keeps nothing of a session once later sessions have run", () =>
+      backlog((_server, mailbox) =>
+        Effect.gen(function* () {
+          const gc = vm.runInNewContext("gc") as () => void
+          // what the first session's scope closed with: nothing may hold it once the next sessions are done
+          let marker: WeakRef<Uint8Array> | undefined
+          yield* Effect.scoped(
+            Effect.gen(function* () {
+              const session = yield* mailbox.open
+              yield* drainAll(session)
+              const held = new Uint8Array(1024)
+              marker = new WeakRef(held)
+              return { held }
+            })
+          )
+          for (let i = 0; i < 3; i++) yield* takeThree(mailbox, Effect.void)
+          yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+          gc()
+          assert.isUndefined(marker?.deref())
         })
       )
     )
