@@ -5,7 +5,7 @@
  * whole process, and from the first session on, without the start-up) and the peak RSS of the rebound process
  * (VmHWM, sampled from /proc). Targets: >= 1,000 mails/s and peak RSS < 200 MB, with 10,000 mails and with 100,000.
  * BENCH_E2E_MAILS changes the first size (default 10,000); BENCH_LARGE=1 adds the 100,000-mail run;
- * rebound runs with the node options of the bin's first line, as when it is started as a command;
+ * rebound runs with the environment and node options of the bin's first line, as when it is started as a command;
  * BENCH_E2E_NODE_ARGS adds node options (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof");
  * BENCH_E2E_MAIN runs another entry point instead of bin/rebound.js (e.g. a compiled dist/src/app/main.js);
  * BENCH_E2E_OUTPUT=FILE keeps rebound's standard output and error in FILE; BENCH_E2E_SESSION=N sets the account's
@@ -40,14 +40,23 @@ const mailBytes = 6 * 1024
 const bin = path.resolve(process.env["BENCH_E2E_MAIN"] ?? path.join(import.meta.dirname, "../bin/rebound.js"))
 const sessionMails =
   process.env["BENCH_E2E_SESSION"] === undefined ? undefined : Number(process.env["BENCH_E2E_SESSION"])
-/** The node options in the bin's `#!/usr/bin/env -S node ...` line: rebound runs with them when started as a command. */
-const shebangOptions = (file: string): Array<string> => {
+/**
+ * The environment and node options of the bin's `#!/usr/bin/env -S [NAME=value ...] node ...` line: rebound runs with
+ * them when started as a command.
+ */
+const shebang = (file: string): { readonly env: Record<string, string>; readonly options: Array<string> } => {
   const first = fs.readFileSync(file, "utf8").split("\n", 1)[0]!
-  const match = /^#!\S*env -S node\b(.*)$/.exec(first)
-  return match === null ? [] : match[1]!.split(" ").filter((arg) => arg !== "")
+  const match = /^#!\S*env -S ((?:\w+=\S* )*)node\b(.*)$/.exec(first)
+  if (match === null) return { env: {}, options: [] }
+  const words = (text: string) => text.split(" ").filter((word) => word !== "")
+  const env = Object.fromEntries(
+    words(match[1]!).map((word) => [word.slice(0, word.indexOf("=")), word.slice(word.indexOf("=") + 1)])
+  )
+  return { env, options: words(match[2]!) }
 }
+const binLine = shebang(bin)
 const nodeArgs = [
-  ...shebangOptions(bin),
+  ...binLine.options,
   ...(process.env["BENCH_E2E_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !== "")
 ]
 
@@ -185,6 +194,7 @@ const runOnce = (configFile: string, cwd: string): Promise<Run> =>
     let firstProgress: number | undefined
     const child = spawn(process.execPath, [...nodeArgs, bin, "once", "--config", configFile], {
       cwd,
+      env: { ...process.env, ...binLine.env },
       stdio: ["ignore", "pipe", "pipe"]
     })
     let stdout = ""
