@@ -108,13 +108,17 @@ export const prepareMail = (
   entry: MailboxEntry,
   bytes: Uint8Array,
   settings: ProcessorSettings,
-  keepBytes: boolean
+  keep: { readonly unapplied: boolean; readonly applied: boolean }
 ): MailToApply => {
   const key = ledgerKeyOf(account, entry.uid, bytes)
   try {
     const report = decodeBounce(parseMail(bytes), settings.decode)
     const outcome = outcomeOf(report, settings.instance)
-    return { key, outcome, report, bytes: outcome === "applied" || keepBytes ? bytes : undefined }
+    // bytes that will not be archived or forwarded are let go at once: held until the batch is applied, they would
+    // outlive the young generation and wait in the old one for a full collection (about 18 MB at the peak of
+    // 10,000 mails)
+    const kept = outcome === "applied" ? keep.applied : keep.unapplied
+    return { key, outcome, report, bytes: kept ? bytes : undefined, size: bytes.byteLength }
   } catch (error) {
     return { key, outcome: "failed", report: null, bytes, detail: `decoder failure: ${String(error)}` }
   }
@@ -177,7 +181,8 @@ export const make = (settings: ProcessorSettings) =>
       const crashpoints = yield* Crashpoints
       const guard = yield* SessionGuard
       const unapplied = account.unapplied
-      const keepBytes = unapplied.action !== "delete"
+      // applied mails are archived only with archiveAll; the others unless the policy deletes them
+      const keepBytes = { unapplied: unapplied.action !== "delete", applied: store.settings.archiveAll }
       return yield* Effect.scoped(
         Effect.gen(function* () {
           const mailbox = yield* handle.mailbox.open

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Layer, Ref, Schema, TestClock } from "effect"
+import { Duration, Effect, Exit, Fiber, Layer, Option, Ref, Schema, TestClock } from "effect"
 import { type Forward, Forwarder } from "../../src/adapters/forward/forwarder.js"
 import { Mailbox } from "../../src/adapters/mailbox/mailbox.js"
 import * as SimulatedMailbox from "../../src/adapters/mailbox/simulated-mailbox.js"
@@ -7,6 +7,8 @@ import { SimulatedMailboxHandle } from "../../src/adapters/mailbox/simulated-mai
 import { AddressStates } from "../../src/adapters/store/address-states.js"
 import { BounceEvents } from "../../src/adapters/store/bounce-events.js"
 import { MailLedger } from "../../src/adapters/store/mail-ledger.js"
+import { RawArchive } from "../../src/adapters/store/raw-archive.js"
+import { ledgerKeyOf, type StoreSettings } from "../../src/adapters/store/store.js"
 import * as MemoryStore from "../../src/adapters/store/memory.js"
 import { Redacted } from "effect"
 import { encodeMessageId, type SigningKey, makeTokenVerifier } from "../../src/domain/codec.js"
@@ -42,11 +44,16 @@ const mails = (count: number) =>
 const forwarded = Ref.unsafeMake<ReadonlyArray<Forward>>([])
 const relayDown = Ref.unsafeMake(false)
 
-const layers = (messages: ReadonlyArray<Uint8Array>, latency?: Duration.DurationInput, listed?: number) =>
+const layers = (
+  messages: ReadonlyArray<Uint8Array>,
+  latency?: Duration.DurationInput,
+  listed?: number,
+  store: Partial<StoreSettings> = {}
+) =>
   Layer.mergeAll(
     processorLayer({ instance: "prod", decode: { verifier: makeTokenVerifier([key]) }, batchSize: 4 }).pipe(
       Layer.provideMerge(
-        Layer.mergeAll(MemoryStore.layer(), ProcessorStatus.layer, Forwarder.layerMemory(forwarded, relayDown))
+        Layer.mergeAll(MemoryStore.layer(store), ProcessorStatus.layer, Forwarder.layerMemory(forwarded, relayDown))
       )
     ),
     // one round trip per command, as a server without PIPELINING
@@ -100,6 +107,34 @@ describe("Processor", () => {
       assert.lengthOf(soft, 4)
     }).pipe(Effect.provide(layers(mails(10))))
   )
+
+  for (const archiveAll of [false, true]) {
+    it.effect(
+      `archives the bytes of ${archiveAll ? "every mail (archiveAll)" : "the mails not applied"}, and records every size`,
+      () =>
+        Effect.gen(function* () {
+          const processor = yield* Processor
+          const archive = yield* RawArchive
+          const ledger = yield* MailLedger
+          const sent = mails(5)
+          yield* processor.drain(yield* handleFor(accountOf()))
+          const entries = yield* ledger.list({ limit: 10 })
+          assert.lengthOf(entries, 5)
+          for (const entry of entries) {
+            const bytes = sent.find((mail) => ledgerKeyOf("bounces", entry.key.uid, mail).sha256 === entry.key.sha256)
+            assert.isDefined(bytes)
+            assert.strictEqual(entry.size, bytes!.byteLength)
+            const archived = yield* archive.get(entry.key.sha256)
+            assert.strictEqual(Option.isSome(archived), archiveAll || entry.outcome !== "applied", entry.outcome)
+            assert.strictEqual(entry.archived, archiveAll || entry.outcome !== "applied")
+          }
+          assert.includeMembers(
+            entries.map((entry) => entry.outcome),
+            ["applied", "not-a-bounce"]
+          )
+        }).pipe(Effect.provide(layers(mails(5), undefined, undefined, { archiveAll })))
+    )
+  }
 
   it.effect("stops a session at its mail limit and drains the rest in later sessions", () =>
     Effect.gen(function* () {

@@ -93,6 +93,8 @@ export interface MailToApply {
   readonly report: BounceReport | null
   /** the mail's bytes: archived when the outcome is not "applied", or always with `archiveAll` */
   readonly bytes?: Uint8Array | undefined
+  /** the mail's size in octets, for the ledger (default: the length of `bytes`) */
+  readonly size?: number | undefined
   /** why it failed, or a note */
   readonly detail?: string | undefined
 }
@@ -266,7 +268,7 @@ export const make = (options: Partial<StoreSettings> = {}) =>
         outcome: mail.outcome,
         detail: mail.detail ?? null,
         records: mail.report?.records.length ?? 0,
-        size: mail.bytes?.byteLength ?? 0,
+        size: mail.size ?? mail.bytes?.byteLength ?? 0,
         archived: mail.bytes !== undefined && (settings.archiveAll || mail.outcome !== "applied"),
         processedAt: now
       }))

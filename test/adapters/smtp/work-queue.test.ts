@@ -210,11 +210,12 @@ const suite = (backend: Backend) =>
         const held = yield* queue.claim({ limit: 6, holder: "killed", leaseMillis: 1500 })
         const bytes = yield* queue.read(held.map((item) => item.id))
         yield* store.applyMails(
-          held
-            .slice(0, 3)
-            .map((item) =>
-              prepareMail("mx", { uid: String(item.id), size: item.size }, bytes.get(item.id)!, settings, false)
-            )
+          held.slice(0, 3).map((item) =>
+            prepareMail("mx", { uid: String(item.id), size: item.size }, bytes.get(item.id)!, settings, {
+              unapplied: false,
+              applied: false
+            })
+          )
         )
 
         const processor = yield* Processor
