@@ -18,12 +18,18 @@ export interface CheckpointOptions {
   readonly writerPages?: number
   /** after this long without a commit, a TRUNCATE checkpoint empties the log file */
   readonly quietMillis?: number
+  /**
+   * while the log does not change, the worker looks at it half as often each time, down to once per this many ms; the
+   * first change brings `intervalMillis` back (an idle daemon then wakes once a second, not twenty times)
+   */
+  readonly idleMillis?: number
 }
 
 export const defaultCheckpointOptions: Required<CheckpointOptions> = {
   intervalMillis: 50,
   writerPages: 16_384,
-  quietMillis: 2_000
+  quietMillis: 2_000,
+  idleMillis: 1_000
 }
 
 /**
@@ -39,23 +45,31 @@ db.pragma("synchronous = FULL")
 let timer
 let lastLog = -1
 let quietSince = Date.now()
+let interval = workerData.intervalMillis
 const checkpoint = (mode) => db.pragma("wal_checkpoint(" + mode + ")")[0]
 const tick = () => {
+  let changed = true
   try {
     const passive = checkpoint("PASSIVE")
     const now = Date.now()
-    if (passive.log !== lastLog) quietSince = now
+    changed = passive.log !== lastLog
+    if (changed) quietSince = now
     lastLog = passive.log
     if (passive.log > 0 && passive.checkpointed === passive.log && now - quietSince >= workerData.quietMillis) {
       parentPort.postMessage({ mode: "TRUNCATE", before: passive.log, ...checkpoint("TRUNCATE") })
-      lastLog = -1
+      lastLog = 0
     }
   } catch (error) {
     parentPort.postMessage({ mode: "failed", message: String(error && error.message || error) })
   }
-  timer = setTimeout(tick, workerData.intervalMillis)
+  const next = changed ? workerData.intervalMillis : Math.min(interval * 2, workerData.idleMillis)
+  if (next !== interval && (next === workerData.idleMillis || next === workerData.intervalMillis)) {
+    parentPort.postMessage({ mode: next === workerData.idleMillis ? "idle" : "busy", millis: next })
+  }
+  interval = next
+  timer = setTimeout(tick, interval)
 }
-timer = setTimeout(tick, workerData.intervalMillis)
+timer = setTimeout(tick, interval)
 parentPort.on("message", () => {
   clearTimeout(timer)
   db.close()
@@ -64,8 +78,9 @@ parentPort.on("message", () => {
 `
 
 interface CheckpointReport {
-  readonly mode: "TRUNCATE" | "failed"
+  readonly mode: "TRUNCATE" | "failed" | "idle" | "busy"
   readonly message?: string
+  readonly millis?: number
 }
 
 const driverPath = (): string => {
@@ -114,6 +129,10 @@ export const layer = (
           worker.on("message", (report: CheckpointReport) => {
             if (report.mode === "failed")
               Runtime.runFork(runtime)(Effect.logWarning(`SQLite checkpoint failed: ${report.message}`))
+            else if (report.mode === "idle" || report.mode === "busy")
+              Runtime.runFork(runtime)(
+                Effect.logDebug(`the SQLite checkpointer looks at the log every ${report.millis} ms (${report.mode})`)
+              )
           })
           worker.on("error", (error) => {
             Runtime.runFork(runtime)(

@@ -1,6 +1,6 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Effect, Schedule } from "effect"
+import { Effect, Logger, LogLevel, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -128,6 +128,43 @@ describe("SQLite checkpointer", () => {
         const again = yield* (yield* Store).applyMails([bounce(0), bounce(batches * perBatch - 1)])
         assert.isTrue(again.every((mail) => mail.duplicate))
       }).pipe(Effect.provide(layer({ filename: file })))
+    })
+  )
+
+  it.live("an idle worker looks at the log less and less often, and as often as before once writes resume", () =>
+    Effect.gen(function* () {
+      const file = path.join(dir, "idle.db")
+      const logged: Array<string> = []
+      const collecting = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ message }) => {
+          const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
+          if (text.includes("SQLite checkpointer looks")) logged.push(text)
+        })
+      )
+      const reported = (what: string, after: number) =>
+        within(
+          what,
+          Effect.suspend(() => (logged.slice(after).some((line) => line.includes(what)) ? Effect.void : Effect.fail(0)))
+        )
+      yield* Effect.gen(function* () {
+        const store = yield* Store
+        yield* store.applyMails([bounce(1)])
+        yield* reported("every 80 ms (idle)", 0)
+        const idleAt = logged.length
+        yield* store.applyMails([bounce(2)])
+        yield* reported("every 10 ms (busy)", idleAt)
+        const busyAt = logged.length
+        yield* reported("every 80 ms (idle)", busyAt)
+      }).pipe(
+        Effect.provide(layer({ filename: file, checkpoints: { intervalMillis: 10, idleMillis: 80, quietMillis: 50 } })),
+        Effect.provide(collecting),
+        Logger.withMinimumLogLevel(LogLevel.Debug)
+      )
+      assert.deepStrictEqual(
+        logged.map((line) => line.endsWith("(idle)")),
+        [true, false, true]
+      )
     })
   )
 
