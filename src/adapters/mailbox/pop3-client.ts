@@ -329,8 +329,10 @@ export const login = Effect.fn("Pop3Client.login")(function* (
   return client
 })
 
-/** Connects, greets (STLS included) and authenticates. The scope closing destroys the connection without QUIT, which
- * deletes nothing. */
+/**
+ * Connects, greets (STLS included) and authenticates. The scope closing destroys the connection without QUIT, which
+ * deletes nothing.
+ */
 export const connect = (options: Pop3Options, tokens: TokenProvider | undefined) =>
   Effect.flatMap(greet(options), (greeted) => login(greeted, options, tokens))
 

@@ -2,6 +2,7 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
+import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -13,7 +14,7 @@ import * as fs from "node:fs"
 import * as http from "node:http"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
-import type { MailboxError, MailboxSession } from "../../../src/adapters/mailbox/mailbox.js"
+import type { Mailbox, MailboxError, MailboxSession } from "../../../src/adapters/mailbox/mailbox.js"
 import * as Pop3Mailbox from "../../../src/adapters/mailbox/pop3-mailbox.js"
 import type { Pop3OptionsInput } from "../../../src/adapters/mailbox/pop3-options.js"
 import {
@@ -177,10 +178,7 @@ describe("Pop3Mailbox against the in-process server", () => {
       })
 
     /** One session of three mails: lists, retrieves, deletes, commits; `meanwhile` runs once the list is out. */
-    const takeThree = (
-      mailbox: Effect.Effect.Success<ReturnType<typeof Pop3Mailbox.make>>,
-      meanwhile: Effect.Effect<void>
-    ) =>
+    const takeThree = (mailbox: Context.Tag.Service<Mailbox>, meanwhile: Effect.Effect<void>) =>
       Effect.scoped(
         Effect.gen(function* () {
           const session = yield* mailbox.open
@@ -194,10 +192,7 @@ describe("Pop3Mailbox against the in-process server", () => {
       )
 
     const backlog = <A>(
-      body: (
-        server: TestPop3Server,
-        mailbox: Effect.Effect.Success<ReturnType<typeof Pop3Mailbox.make>>
-      ) => Effect.Effect<A, MailboxError>
+      body: (server: TestPop3Server, mailbox: Context.Tag.Service<Mailbox>) => Effect.Effect<A, MailboxError>
     ) =>
       Effect.gen(function* () {
         // exclusive: a login while another session holds the mailbox would get [IN-USE]
