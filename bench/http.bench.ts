@@ -16,6 +16,7 @@ import type { NormalizedAddress } from "../src/domain/address.js"
 import { type ApiToken, parseToken } from "../src/app/http/config.js"
 import * as Http from "../src/app/http/server.js"
 import { ProcessorStatus } from "../src/app/status.js"
+import { seededRandom } from "../test/support/random.js"
 
 const states = Number(process.env["BENCH_STATES"] ?? 1_000_000)
 const requests = Number(process.env["BENCH_REQUESTS"] ?? 40)
@@ -24,11 +25,7 @@ const token = "bench-admin-token-0123456789"
 
 const addressOf = (i: number) => `user${i}@d${i % 1000}.example` as NormalizedAddress
 
-let seed = 42
-const random = () => {
-  seed = (seed * 1103515245 + 12345) & 0x7fffffff
-  return seed / 0x80000000
-}
+const random = seededRandom(42)
 
 const body = () =>
   JSON.stringify({

@@ -33,6 +33,7 @@ import type { StoreError } from "../src/adapters/store/errors.js"
 import { outcomeOf } from "../src/app/processor.js"
 import { decodeBounce } from "../src/domain/decode.js"
 import { eximBounce, postfixDsn, qmailBounce } from "../test/support/mails.js"
+import { seededRandom } from "../test/support/random.js"
 import { postgresBinDir, startPostgres } from "../test/support/postgres.js"
 
 const totalEvents = Number(process.env["BENCH_EVENTS"] ?? 100_000)
@@ -59,11 +60,6 @@ const kinds: ReadonlyArray<{ status: string; text: string; weight: number }> = [
 ]
 const weighted = kinds.flatMap((kind) => Array.from({ length: kind.weight }, () => kind))
 
-/** Deterministic pseudo-random numbers, so every run applies the same events. */
-const random = (seed: number) => () => {
-  seed = (seed * 1103515245 + 12345) & 0x7fffffff
-  return seed / 0x80000000
-}
 
 interface Workload {
   readonly mails: ReadonlyArray<MailToApply>
@@ -73,7 +69,7 @@ interface Workload {
 
 /** Bounce mails as MTAs write them, decoded as the processor decodes them, until they hold `events` records. */
 const makeWorkload = (events: number): Workload => {
-  const next = random(42)
+  const next = seededRandom(42)
   const mails: Array<MailToApply> = []
   const sent: Array<SentMessageInput> = []
   let records = 0

@@ -30,17 +30,8 @@ export const tempDirs = (prefix: string) => {
 /** The CLI the fault suite runs as whole processes. */
 export const bin = path.resolve(import.meta.dirname, "../../bin/rebound.js")
 
-/** A small seeded generator (mulberry32): the moments of the faults are printed and can be replayed. */
-export const seededRandom = (seed: number) => {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The moments of the faults come from a seeded generator: they are printed and can be replayed. */
+export { seededRandom } from "../support/random.js"
 
 /** The seed of a run: REBOUND_FAULT_SEED replays one, else a new one. */
 export const faultSeed = (): number => {
