@@ -60,7 +60,6 @@ const kinds: ReadonlyArray<{ status: string; text: string; weight: number }> = [
 ]
 const weighted = kinds.flatMap((kind) => Array.from({ length: kind.weight }, () => kind))
 
-
 interface Workload {
   readonly mails: ReadonlyArray<MailToApply>
   readonly events: number
