@@ -141,7 +141,8 @@ const historyRow = (entry: HistoryEntry) => ({
   record_index: entry.recordIndex
 })
 
-const fromHistoryRow = (row: any): HistoryEntry => ({
+/** A row of `address_history`, as every reader of the history maps it. */
+export const fromHistoryRow = (row: any): HistoryEntry => ({
   address: row.address,
   at: num(row.at),
   from: row.from_status,

@@ -35,6 +35,17 @@ export interface DeliveryTotals {
   readonly lastUpdate: number
 }
 
+/** A row of `delivery_id, messages, hard, soft, delayed, complaints, last_update`, as the totals queries select it. */
+export const totalsFromRow = (row: any): DeliveryTotals => ({
+  deliveryId: row.delivery_id,
+  messages: num(row.messages),
+  hard: num(row.hard),
+  soft: num(row.soft),
+  delayed: num(row.delayed),
+  complaints: num(row.complaints),
+  lastUpdate: num(row.last_update)
+})
+
 const fromRow = (row: any): DeliveryLogEntry => ({
   messageKey: row.message_key,
   deliveryId: textOrNull(row.delivery_id),
@@ -109,15 +120,7 @@ export const make = Effect.gen(function* () {
           SELECT DISTINCT delivery_id FROM delivery_log
           WHERE updated_at >= ${range.from} AND updated_at < ${range.to} AND delivery_id IS NOT NULL
         ) GROUP BY delivery_id ORDER BY last_update DESC, delivery_id LIMIT ${range.limit}`
-      return rows.map((row: any): DeliveryTotals => ({
-        deliveryId: row.delivery_id,
-        messages: num(row.messages),
-        hard: num(row.hard),
-        soft: num(row.soft),
-        delayed: num(row.delayed),
-        complaints: num(row.complaints),
-        lastUpdate: num(row.last_update)
-      }))
+      return rows.map(totalsFromRow)
     },
     Effect.mapError(databaseError("totalling deliveries"))
   )

@@ -7,6 +7,8 @@ import type { NormalizedAddress } from "../../domain/address.js"
 import type { AddressStatus } from "../../domain/quarantine.js"
 import { bool, lookupChunks, num, numOrNull, textOrNull } from "../../adapters/store/values.js"
 import type { HistoryEntry } from "../../adapters/store/model.js"
+import { fromHistoryRow } from "../../adapters/store/address-states.js"
+import { type DeliveryTotals, totalsFromRow } from "../../adapters/store/delivery-log.js"
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
@@ -67,15 +69,8 @@ export interface DomainCounters {
   readonly counters: Readonly<Record<string, number>>
 }
 
-export interface DeliveryCounters {
-  readonly deliveryId: string
-  readonly messages: number
-  readonly hard: number
-  readonly soft: number
-  readonly delayed: number
-  readonly complaints: number
-  readonly lastUpdate: number
-}
+/** The messages of one delivery by their state, as the dashboard and the alerts read them. */
+export type DeliveryCounters = DeliveryTotals
 
 export interface TimelineCount {
   readonly bucket: number
@@ -201,18 +196,7 @@ const bounceFromRow = (row: any): BounceRow => {
 
 const historyFromRow = (row: any): HistoryEntry & { readonly id: number } => ({
   id: num(row.id),
-  address: row.address,
-  at: num(row.at),
-  from: row.from_status,
-  to: row.to_status,
-  cause: row.cause,
-  errorCount: num(row.error_count),
-  reason: textOrNull(row.reason),
-  suspect: bool(row.suspect),
-  who: row.who,
-  why: row.why,
-  mailSha256: textOrNull(row.mail_sha256),
-  recordIndex: numOrNull(row.record_index)
+  ...fromHistoryRow(row)
 })
 
 const bounceColumns = `id, received_at, account, kind, address, domain, type, reason, status, rule,
@@ -300,15 +284,7 @@ export const make = Effect.gen(function* () {
       for (const chunk of lookupChunks([...new Set(deliveryIds)]))
         rows.push(...(yield* aggregate(sql.and([sql`delivery_id IN ${sql.in(chunk)}`]))))
     }
-    return rows.map((row): DeliveryCounters => ({
-      deliveryId: row.delivery_id,
-      messages: num(row.messages),
-      hard: num(row.hard),
-      soft: num(row.soft),
-      delayed: num(row.delayed),
-      complaints: num(row.complaints),
-      lastUpdate: num(row.last_update)
-    }))
+    return rows.map(totalsFromRow)
   })
 
   const timeline = Effect.fn("ReadModel.timeline")(function* (from: number, to: number, bucketMillis: number) {
