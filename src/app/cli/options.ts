@@ -18,6 +18,12 @@ export const formatOption = Options.choice("format", formats).pipe(
 export const limitOption = (rows: number) =>
   Options.integer("limit").pipe(Options.withDescription("print at most this many rows"), Options.withDefault(rows))
 
+/** The value of `--limit`, refused below 1. */
+export const checkedLimit = (limit: number): Effect.Effect<number, CliError> =>
+  limit >= 1
+    ? Effect.succeed(limit)
+    : Effect.fail(new CliError({ reason: "Usage", message: "--limit must be at least 1" }))
+
 /** A point in time given as a duration back from now (`7d`) or a date (`2026-01-31`, `2026-01-31T08:00Z`). */
 export const timeOption = (name: string, description: string) =>
   Options.text(name).pipe(

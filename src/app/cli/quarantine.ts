@@ -24,7 +24,16 @@ import {
   reportFailure,
   rowObject
 } from "./format.js"
-import { domainFilter, formatOption, limitOption, loadCliConfig, timeOption, timeRange, withStore } from "./options.js"
+import {
+  checkedLimit,
+  domainFilter,
+  formatOption,
+  limitOption,
+  loadCliConfig,
+  timeOption,
+  timeRange,
+  withStore
+} from "./options.js"
 
 /** The object without its undefined properties (for filters under exactOptionalPropertyTypes). */
 const present = <T extends Record<string, unknown>>(object: T): { [K in keyof T]?: Exclude<T[K], undefined> } =>
@@ -129,7 +138,7 @@ const list = Command.make(
     reportFailure(
       Effect.gen(function* () {
         const config = yield* loadCliConfig(options.config)
-        if (options.limit < 1) return yield* new CliError({ reason: "Usage", message: "--limit must be at least 1" })
+        yield* checkedLimit(options.limit)
         const { filter } = yield* readFilter(options)
         yield* withStore(
           config,

@@ -19,7 +19,7 @@ import {
   reportFailure,
   rowObject
 } from "./format.js"
-import { formatOption, limitOption, loadCliConfig, timeOption, timeRange, withStore } from "./options.js"
+import { checkedLimit, formatOption, limitOption, loadCliConfig, timeOption, timeRange, withStore } from "./options.js"
 
 /** Adobe Campaign's delivery thresholds: above 2% hard or 10% soft bounces a delivery needs a look. */
 export const defaultThresholds = { hard: 0.02, soft: 0.1 } as const
@@ -224,7 +224,7 @@ export const reportCommand = Command.make(
     reportFailure(
       Effect.gen(function* () {
         const config = yield* loadCliConfig(options.config)
-        if (options.limit < 1) return yield* new CliError({ reason: "Usage", message: "--limit must be at least 1" })
+        yield* checkedLimit(options.limit)
         for (const threshold of [options.hardThreshold, options.softThreshold]) {
           if (!(threshold >= 0 && threshold <= 1)) {
             return yield* new CliError({ reason: "Usage", message: "a threshold is a fraction between 0 and 1" })

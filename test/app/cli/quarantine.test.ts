@@ -153,6 +153,9 @@ describe("rebound quarantine list", () => {
       assert.match(badFormat.stderr, /table.*json.*csv/s)
       const badReason = yield* cli("quarantine", "list", "--reason", "nosuchreason")
       assert.isTrue(badReason.rejected)
+      const noRows = yield* cli("quarantine", "list", "--limit", "0")
+      assert.strictEqual(noRows.exitCode, 1)
+      assert.include(noRows.stderr, "--limit must be at least 1")
 
       const empty = workspace()
       workspaces.push(empty)

@@ -195,7 +195,7 @@ describe("rebound report", () => {
     })
   )
 
-  it.effect("refuses bad periods, thresholds and choices", () =>
+  it.effect("refuses bad periods, thresholds, limits and choices", () =>
     Effect.gen(function* () {
       const report = yield* filled
       const reversed = yield* report("--since", "2026-01-05", "--until", "2026-01-01")
@@ -204,6 +204,9 @@ describe("rebound report", () => {
       const threshold = yield* report("--by", "delivery", "--hard-threshold", "2")
       assert.strictEqual(threshold.exitCode, 1)
       assert.include(threshold.stderr, "between 0 and 1")
+      const limit = yield* report("--by", "domain", "--limit", "-3")
+      assert.strictEqual(limit.exitCode, 1)
+      assert.include(limit.stderr, "--limit must be at least 1")
       const by = yield* report("--by", "recipient")
       assert.isTrue(by.rejected)
       const format = yield* report("--format", "yaml")
