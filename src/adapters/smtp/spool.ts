@@ -66,14 +66,18 @@ export interface SpoolInput {
   readonly maxSize: number
 }
 
-export interface Spool {
-  readonly dir: string
+/** How a place that takes accepted mail answers whether it can take more (the Maildir spool, the store). */
+export interface SpoolProbe {
   /** the last probe's verdict, probing again when it is older than the health interval */
   readonly health: Effect.Effect<SpoolHealth>
   /** a healthy spool with room for `octets` more (the SIZE parameter of MAIL FROM), or why not */
   readonly roomFor: (octets: number) => Effect.Effect<SpoolHealth>
   /** `roomFor` without I/O: the verdict of a probe still trusted at `now`, or undefined when one is due */
   readonly knownRoomFor: (octets: number, now: number) => SpoolHealth | undefined
+}
+
+export interface Spool extends SpoolProbe {
+  readonly dir: string
   /** writes the mail durably; when this succeeds, the files are in new/ and new/ is synced */
   readonly deliver: (input: SpoolInput) => Effect.Effect<SpooledMail, SpoolError>
 }

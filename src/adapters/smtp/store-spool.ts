@@ -9,7 +9,7 @@ import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type { SmtpWorkQueue } from "../store/work-queue.js"
-import { SpoolError, type SpooledMail, type SpoolHealth, type SpoolInput } from "./spool.js"
+import { SpoolError, type SpooledMail, type SpoolHealth, type SpoolInput, type SpoolProbe } from "./spool.js"
 
 /** What the listener knew about the mail, for the rows' envelope columns. */
 export interface SpoolEnvelope {
@@ -20,12 +20,9 @@ export interface SpoolEnvelope {
 }
 
 /** Where the listener puts accepted mail: the Maildir spool, or the store's work table. */
-export interface SpoolSink {
+export interface SpoolSink extends SpoolProbe {
   /** for logs: the Maildir's path, or "the store" */
   readonly where: string
-  readonly health: Effect.Effect<SpoolHealth>
-  readonly roomFor: (octets: number) => Effect.Effect<SpoolHealth>
-  readonly knownRoomFor: (octets: number, now: number) => SpoolHealth | undefined
   /** makes the mail durable; when this succeeds, the listener may answer 250 */
   readonly deliver: (input: SpoolInput & SpoolEnvelope) => Effect.Effect<SpooledMail, SpoolError>
 }
