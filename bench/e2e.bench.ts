@@ -9,7 +9,9 @@
  * BENCH_E2E_NODE_ARGS adds node options (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof");
  * BENCH_E2E_MAIN runs another entry point instead of bin/rebound.js (e.g. a compiled dist/src/app/main.js);
  * BENCH_E2E_OUTPUT=FILE keeps rebound's standard output and error in FILE; BENCH_E2E_SESSION=N sets the account's
- * maxMailsPerSession (default: the account's default, 200).
+ * maxMailsPerSession (default: the account's default, 200); BENCH_E2E_DOVECOT=packaged|tuned runs one Dovecot setup
+ * (default: both, one after the other: Debian's packaged defaults, then the settings docs/operations.md recommends for a
+ * bounce mailbox).
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as Effect from "effect/Effect"
@@ -31,6 +33,17 @@ const sizes = [
   ...(process.env["BENCH_LARGE"] === "1" ? [100_000] : [])
 ]
 const user = "bounces"
+const allSetups = [
+  { name: "packaged", tuned: false, description: "with the packaged defaults" },
+  {
+    name: "tuned",
+    tuned: true,
+    description: "tuned for a bounce mailbox (docs/operations.md: login and pop3 processes reused, very dirty syncs)"
+  }
+] as const
+const dovecotSetup = process.env["BENCH_E2E_DOVECOT"] ?? "both"
+const setups = allSetups.filter((setup) => dovecotSetup === "both" || dovecotSetup === setup.name)
+if (setups.length === 0) throw new Error(`BENCH_E2E_DOVECOT is "${dovecotSetup}": use packaged, tuned or both`)
 const account = "dovecot"
 const key: SigningKey = { id: "bench", secret: Redacted.make("end-to-end-bench-signing-secret") }
 const messageIdDomain = "mail.sender.example"
@@ -347,19 +360,22 @@ const main = async () => {
     console.log(`e2e bench skipped: Dovecot is not installed (${dovecotInstall})`)
     return
   }
-  const server = await startDovecot([user])
-  try {
-    const version = execFileSync("dovecot", ["--version"]).toString().trim()
-    console.log(
-      `e2e: Dovecot ${version} over POP3 (STLS, loopback) -> spawned 'rebound once' -> SQLite; ` +
-        `DSN/qmail/Exim bounces with signed Message-IDs`
-    )
-    const results = []
-    for (const mails of sizes) results.push(await benchOne(server, mails))
-    for (const result of results) console.log(JSON.stringify({ bench: "e2e", ...result }))
-  } finally {
-    await server.stop()
+  const version = execFileSync("dovecot", ["--version"]).toString().trim()
+  console.log(
+    `e2e: Dovecot ${version} over POP3 (STLS, loopback) -> spawned 'rebound once' -> SQLite; ` +
+      `DSN/qmail/Exim bounces with signed Message-IDs`
+  )
+  const results = []
+  for (const setup of setups) {
+    console.log(`  Dovecot ${setup.description}`)
+    const server = await startDovecot([user], { tuned: setup.tuned })
+    try {
+      for (const mails of sizes) results.push({ dovecot: setup.name, ...(await benchOne(server, mails)) })
+    } finally {
+      await server.stop()
+    }
   }
+  for (const result of results) console.log(JSON.stringify({ bench: "e2e", ...result }))
 }
 
 await main()

@@ -293,3 +293,51 @@ describe.skipIf(skip)("Pop3Mailbox against a real Dovecot", () => {
     })
   )
 })
+
+describe.skipIf(skip)("Pop3Mailbox against a Dovecot tuned for a bounce mailbox (docs/operations.md)", () => {
+  let tuned: Dovecot
+  beforeAll(async () => {
+    tuned = await startDovecot(["bounces"], { tuned: true })
+  }, 60_000)
+  afterAll(() => tuned.stop())
+
+  it.live("sees mails delivered between sessions and deletes what was marked, on reused Dovecot processes", () =>
+    Effect.gen(function* () {
+      const mailbox = yield* Pop3Mailbox.make({
+        host: "127.0.0.1",
+        port: tuned.port,
+        tls: "starttls",
+        caFile: tuned.certificate.certFile,
+        auth: { mechanism: "user", username: "bounces", password: Redacted.make(tuned.password("bounces")) },
+        commandTimeout: Duration.seconds(10),
+        maxMailsPerSession: 2
+      })
+      const deliver = (from: number, to: number) => {
+        for (let i = from; i <= to; i++)
+          tuned.deliver("bounces", `Message-ID: <${i}@rebound.test>\r\n\r\nmail ${i}\r\n`)
+      }
+      // each session takes the two first mails it lists and deletes them; the rest waits for the next session
+      const takeTwo = Effect.scoped(
+        Effect.flatMap(mailbox.open, (s) =>
+          Effect.gen(function* () {
+            const entries = yield* s.list
+            const mails = yield* Stream.runCollect(s.retrieveMany(entries))
+            for (const entry of entries) yield* s.markDeleted(entry)
+            yield* s.commit
+            return Chunk.toReadonlyArray(mails).map((mail) =>
+              mail._tag === "Retrieved" ? /<(\d+)@/.exec(Buffer.from(mail.bytes).toString("latin1"))![1] : "skipped"
+            )
+          })
+        )
+      )
+      deliver(1, 3)
+      assert.deepStrictEqual(yield* takeTwo, ["1", "2"])
+      // delivered into new/ after Dovecot last looked at the folder: very dirty syncs must still see them
+      deliver(4, 5)
+      assert.deepStrictEqual(yield* takeTwo, ["3", "4"])
+      assert.deepStrictEqual(yield* takeTwo, ["5"])
+      assert.deepStrictEqual(yield* takeTwo, [])
+      assert.strictEqual(tuned.files("bounces").length, 0)
+    }).pipe(Effect.provide(FetchHttpClient.layer), Effect.provide(Logger.remove(Logger.defaultLogger)))
+  )
+})
