@@ -71,7 +71,7 @@ const bounceSubject = new RegExp(
   "i"
 )
 
-const originalMarker = new RegExp(
+export const originalMarker = new RegExp(
   String.raw`^[\s>|*=#_-]*(?:` +
     [
       "(?:below this line|this|enclosed|attached|included|here|following) is a copy of (?:the|your) message",
@@ -102,21 +102,39 @@ const originalMarker = new RegExp(
   "i"
 )
 
-const headerLine = /^(?:return-path|received|message-id|from|to|subject|date|mime-version|dkim-signature|x-[a-z-]+):\s/i
+export const headerLine =
+  /^(?:return-path|received|message-id|from|to|subject|date|mime-version|dkim-signature|x-[a-z-]+):\s/i
 
-/** The part of a bounce text before the returned message: where the explanation is. */
+const lineBreak = /\r\n|\r|\n/g
+
+/** The first `end` characters of `body`, their line breaks made "\n". */
+const linesUpTo = (body: string, end: number) => body.slice(0, end).replace(/\r\n?/g, "\n")
+
+/**
+ * The part of a bounce text before the returned message: where the explanation is, its line breaks made "\n" (the
+ * whole body, as it is, when nothing is returned). It reads line by line and stops there: the original, often most of
+ * the mail, is not split into lines.
+ */
 export const errorSection = (body: string): string => {
-  const lines = body.split(/\r\n|\r|\n/)
+  // where each line read so far ends (before its line break)
+  const ends: Array<number> = []
   let headerRun = 0
-  for (let index = 0; index < lines.length; index++) {
-    const line = lines[index]!
-    if (index > 0 && originalMarker.test(line)) return lines.slice(0, index).join("\n")
+  let start = 0
+  for (let index = 0; ; index++) {
+    lineBreak.lastIndex = start
+    const found = lineBreak.exec(body)
+    const end = found === null ? body.length : found.index
+    const line = body.slice(start, end)
+    if (index > 0 && originalMarker.test(line)) return linesUpTo(body, ends[index - 1]!)
     if (headerLine.test(line)) {
       headerRun++
-      if (headerRun >= 3) return lines.slice(0, index - 2).join("\n")
+      // three header lines in a row: the original starts at the first of them
+      if (headerRun >= 3) return index === 2 ? "" : linesUpTo(body, ends[index - 3]!)
     } else if (!/^\s/.test(line)) headerRun = 0
+    if (found === null) return body
+    ends.push(end)
+    start = end + found[0].length
   }
-  return body
 }
 
 /** The returned original as pasted into a text bounce, when there is one. */
