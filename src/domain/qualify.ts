@@ -228,11 +228,15 @@ interface Occurrences {
 class LiteralIndex {
   private readonly ids = new Map<string, number>()
   private readonly lengths: Array<number> = []
-  private readonly next: Array<Map<number, number>> = [new Map()]
+  /** the trie, until `build` turns it into the move table */
+  private next: Array<Map<number, number>> = [new Map()]
   private readonly fail: Array<number> = [0]
   private readonly output: Array<Array<number>> = [[]]
-  /** the root's transitions by character code, 0 for none: most characters of a text start no literal */
-  private root = new Int32Array(0)
+  /** the class of each character code in the move table: 0 for the characters no literal holds */
+  private readonly classOf = new Uint16Array(65536)
+  private stride = 1
+  /** the node after each (node, character class), at node * stride + class */
+  private moves: Uint16Array | Uint32Array = new Uint16Array(1)
   private built = false
 
   /** The id of a literal (lower case), registering it before `build`. */
@@ -265,21 +269,39 @@ class LiteralIndex {
   }
 
   build(): void {
-    const queue: Array<number> = []
-    for (const child of this.next[0]!.values()) queue.push(child)
-    for (let head = 0; head < queue.length; head++) {
-      const node = queue[head]!
+    // Aho-Corasick: each node's failure link, and the outputs of the nodes it links to
+    const order: Array<number> = []
+    for (const child of this.next[0]!.values()) order.push(child)
+    for (let head = 0; head < order.length; head++) {
+      const node = order[head]!
       for (const [c, child] of this.next[node]!) {
         let f = this.fail[node]!
         while (f !== 0 && !this.next[f]!.has(c)) f = this.fail[f]!
         const target = this.next[f]!.get(c)
         this.fail[child] = target !== undefined && target !== child ? target : 0
         this.output[child]!.push(...this.output[this.fail[child]!]!)
-        queue.push(child)
+        order.push(child)
       }
     }
-    this.root = new Int32Array(65536)
-    for (const [c, child] of this.next[0]!) this.root[c] = child
+    // then a table of every (node, character) move, the failure links followed in advance: a scan reads one entry per
+    // character. Characters that occur in no literal share class 0, which leads back to the root from anywhere.
+    let classes = 1
+    for (const transitions of this.next) {
+      for (const c of transitions.keys()) if (this.classOf[c] === 0) this.classOf[c] = classes++
+    }
+    this.stride = classes
+    // 16-bit entries while the nodes allow: the table then takes about 4 MB, about what the trie's maps took
+    const size = this.next.length * classes
+    const moves = this.next.length <= 0xffff ? new Uint16Array(size) : new Uint32Array(size)
+    for (const [c, child] of this.next[0]!) moves[this.classOf[c]!] = child
+    for (const node of order) {
+      const row = node * classes
+      const failRow = this.fail[node]! * classes
+      for (let k = 0; k < classes; k++) moves[row + k] = moves[failRow + k]!
+      for (const [c, child] of this.next[node]!) moves[row + this.classOf[c]!] = child
+    }
+    this.moves = moves
+    this.next = []
     this.built = true
   }
 
@@ -296,26 +318,15 @@ class LiteralIndex {
     const scan = ++this.scans
     const hitIds: Array<number> = []
     const hitStarts: Array<number> = []
-    const next = this.next
-    const fail = this.fail
     const output = this.output
     const lengths = this.lengths
-    const root = this.root
+    const moves = this.moves
+    const classOf = this.classOf
+    const stride = this.stride
     let node = 0
     for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i)
-      if (node !== 0) {
-        let target = next[node]!.get(c)
-        while (target === undefined && node !== 0) {
-          node = fail[node]!
-          target = node === 0 ? undefined : next[node]!.get(c)
-        }
-        node = target ?? 0
-      }
-      if (node === 0) {
-        node = root[c]!
-        if (node === 0) continue
-      }
+      node = moves[node * stride + classOf[text.charCodeAt(i)]!]!
+      if (node === 0) continue
       const ids = output[node]!
       for (let k = 0; k < ids.length; k++) {
         const id = ids[k]!
