@@ -36,7 +36,7 @@ const closedError = (why: string) => new MailboxError({ reason: "Closed", messag
  * that ends any other way drops the connection without QUIT, so the server deletes nothing (RFC 1939 section 6),
  * even one announcing EXPIRE 0.
  */
-export const make = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsInput) {
+const build = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsInput) {
   const options = yield* Effect.try({
     try: () => Pop3Options.make(input),
     catch: (error) => new MailboxError({ reason: "Config", message: `invalid POP3 options: ${String(error)}` })
@@ -304,15 +304,39 @@ export const make = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsI
     return session
   }).pipe(Effect.withSpan("Pop3Mailbox.open", { attributes: { host: options.host } }))
 
-  return Mailbox.of({ open })
+  /** Closes the connection made ahead, if any: when the mailbox itself is released. */
+  const release = Effect.suspend(() => {
+    if (ahead === undefined) return Effect.void
+    const { fiber, scope, timer } = ahead
+    ahead = undefined
+    clearTimeout(timer)
+    return Effect.zipRight(Fiber.interrupt(fiber), Scope.close(scope, Exit.void))
+  })
+
+  return { mailbox: Mailbox.of({ open }), release }
 })
+
+/**
+ * A POP3 mailbox. A connection it made ahead for a next session that never came is closed after 30 s (it does not keep
+ * the process alive meanwhile); `scoped` closes it with its scope.
+ */
+export const make = (input: Pop3OptionsInput) => Effect.map(build(input), ({ mailbox }) => mailbox)
+
+/** A POP3 mailbox that closes the connection it made ahead, if any, when its scope closes. */
+export const scoped = (input: Pop3OptionsInput) =>
+  Effect.flatMap(build(input), ({ mailbox, release }) =>
+    Effect.as(
+      Effect.addFinalizer(() => release),
+      mailbox
+    )
+  )
 
 /** A POP3 mailbox as the Mailbox port. HttpClient is used only by the OAuth2 token flows. */
 export const layer = (options: Pop3OptionsInput): Layer.Layer<Mailbox, MailboxError, HttpClient.HttpClient> =>
-  Layer.effect(Mailbox, make(options))
+  Layer.scoped(Mailbox, scoped(options))
 
 /** A POP3 mailbox configured under `prefix` (POP3_HOST, POP3_USER, POP3_PASSWORD, ...; see `config`). */
 export const layerConfig = (
   prefix = "POP3"
 ): Layer.Layer<Mailbox, MailboxError | ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.effect(Mailbox, Effect.flatMap(config(prefix), make))
+  Layer.scoped(Mailbox, Effect.flatMap(config(prefix), scoped))

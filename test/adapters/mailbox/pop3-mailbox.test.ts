@@ -2,19 +2,21 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
-import type * as Context from "effect/Context"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
-import type { Mailbox, MailboxError, MailboxSession } from "../../../src/adapters/mailbox/mailbox.js"
+import { Mailbox, type MailboxError, type MailboxSession } from "../../../src/adapters/mailbox/mailbox.js"
 import * as Pop3Mailbox from "../../../src/adapters/mailbox/pop3-mailbox.js"
 import type { Pop3OptionsInput } from "../../../src/adapters/mailbox/pop3-options.js"
 import {
@@ -254,6 +256,26 @@ describe("Pop3Mailbox against the in-process server", () => {
           assert.isUndefined(marker?.deref())
         })
       )
+    )
+
+    it.live("closes the connection greeted ahead when the mailbox's layer is released", () =>
+      Effect.gen(function* () {
+        const server = yield* testPop3Server({ mails: mails(10), exclusive: true })
+        const layerScope = yield* Scope.make()
+        const context = yield* Layer.buildWithScope(
+          Pop3Mailbox.layer(baseOptions(server, { maxMailsPerSession: 3 })),
+          layerScope
+        )
+        yield* takeThree(Context.get(context, Mailbox), connectionsReach(server, 2))
+        yield* Scope.close(layerScope, Exit.void)
+        // at once, not when the 30 s of an unused connection are over
+        for (let waited = 0; server.sockets.size > 0; waited += 5) {
+          if (waited > 2000) return assert.fail(`${server.sockets.size} connection(s) still open`)
+          yield* Effect.sleep(Duration.millis(5))
+        }
+        // the session's own connection and the one it greeted ahead
+        assert.strictEqual(server.connections, 2)
+      }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer), Effect.provide(collectingLogger))
     )
 
     it.live("gets a fresh connection when the one greeted ahead was lost meanwhile", () =>
