@@ -397,20 +397,27 @@ const compileText = (match: TextMatch, index?: LiteralIndex): TextTest => {
     }
     return true
   }
+  const anyFound = (ids: ReadonlyArray<number>, found: Occurrences) => {
+    for (let i = 0; i < ids.length; i++) if (found.has(ids[i]!)) return true
+    return false
+  }
+  // every rule's test runs for every record: plain loops, no closure made per call
   return (text, occurrences) => {
     if (text === "") return false
     const found = occurrences()
-    const matched =
-      anyIds.some((id) => found.has(id)) ||
-      sequenceIds.some((ids) => inOrder(ids, found)) ||
-      patterns.some((p) => p.test(text))
-    return matched && !unlessIds.some((id) => found.has(id))
+    let matched = anyFound(anyIds, found)
+    for (let i = 0; !matched && i < sequenceIds.length; i++) matched = inOrder(sequenceIds[i]!, found)
+    for (let i = 0; !matched && i < patterns.length; i++) matched = patterns[i]!.test(text)
+    return matched && !anyFound(unlessIds, found)
   }
 }
 
 const anyText = (matches: ReadonlyArray<TextMatch>, index?: LiteralIndex): TextTest => {
   const tests = matches.map((match) => compileText(match, index))
-  return (text, occurrences) => tests.some((test) => test(text, occurrences))
+  return (text, occurrences) => {
+    for (let i = 0; i < tests.length; i++) if (tests[i]!(text, occurrences)) return true
+    return false
+  }
 }
 
 const compileCode = (codePattern: string): ((code: string) => boolean) => {
