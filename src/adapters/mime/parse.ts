@@ -94,7 +94,11 @@ const parseHeaderBlock = (raw: string, start: number, end: number): HeaderBlock 
       flush()
       return { headers, bodyStart: next }
     }
-    const line = raw.slice(position, next).replace(/\r?\n$/, "")
+    // the line without its line end (CRLF or LF)
+    let stop = next
+    if (stop > position && raw.charCodeAt(stop - 1) === 10)
+      stop -= stop - 1 > position && raw.charCodeAt(stop - 2) === 13 ? 2 : 1
+    const line = raw.slice(position, stop)
     const first_char = line.charCodeAt(0)
     if ((first_char === 32 || first_char === 9) && name !== undefined) {
       value += " " + line.trim()
