@@ -45,20 +45,30 @@ export const alertsOpenedTotal = Metric.counter("rebound_alerts_opened_total", {
   incremental: true
 })
 
+/**
+ * The counter of each (kind, type, reason): made once, not at every record (a tagged metric hashes its labels when it
+ * is made). Reasons and types are closed lists, so there are at most a few hundred.
+ */
+const bounceCounters = new Map<string, Metric.Metric.Counter<number>>()
+const bounceCounter = (kind: string, type: string, reason: string) => {
+  const key = `${kind}\u0000${type}\u0000${reason}`
+  let counter = bounceCounters.get(key)
+  if (counter === undefined) {
+    counter = Metric.taggedWithLabels(bouncesTotal, [
+      MetricLabel.make("kind", kind),
+      MetricLabel.make("type", type),
+      MetricLabel.make("reason", reason)
+    ])
+    bounceCounters.set(key, counter)
+  }
+  return counter
+}
+
 /** Counts the records of an applied report in `rebound_bounces_total`. */
 export const countReport = (report: BounceReport): Effect.Effect<void> =>
-  Effect.forEach(
-    report.records,
-    (record) =>
-      Metric.increment(
-        Metric.taggedWithLabels(bouncesTotal, [
-          MetricLabel.make("kind", record.kind),
-          MetricLabel.make("type", record.type),
-          MetricLabel.make("reason", record.reason)
-        ])
-      ),
-    { discard: true }
-  )
+  Effect.forEach(report.records, (record) => Metric.increment(bounceCounter(record.kind, record.type, record.reason)), {
+    discard: true
+  })
 
 /** Records how long decoding one mail took. */
 export const observeDecode = (millis: number): Effect.Effect<void> => Metric.update(decodeSeconds, millis / 1000)
