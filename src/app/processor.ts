@@ -245,6 +245,7 @@ export const make = (settings: ProcessorSettings) =>
             // so the server reads and sends the next mails while these are decoded, not after the whole batch
             Stream.mapChunksEffect((chunk) =>
               Effect.gen(function* () {
+                const clock = yield* Effect.clock
                 const decoded: Array<{ readonly entry: MailboxEntry; readonly mail: MailToApply } | null> = []
                 for (const item of chunk) {
                   if (item._tag === "Skipped") {
@@ -255,9 +256,9 @@ export const make = (settings: ProcessorSettings) =>
                     decoded.push(null)
                     continue
                   }
-                  const decodeStart = yield* Clock.currentTimeMillis
+                  const decodeStart = clock.unsafeCurrentTimeMillis()
                   const mail = prepareMail(name, item.entry, item.bytes, settings, keepBytes)
-                  yield* Metrics.observeDecode((yield* Clock.currentTimeMillis) - decodeStart)
+                  yield* Metrics.observeDecode(clock.unsafeCurrentTimeMillis() - decodeStart)
                   decoded.push({ entry: item.entry, mail })
                 }
                 return Chunk.unsafeFromArray(decoded)
@@ -272,27 +273,31 @@ export const make = (settings: ProcessorSettings) =>
                 yield* crashpoints.reached("after-retrieve", name)
                 yield* crashpoints.reached("after-decode", name)
                 // forward before the ledger entry: a forward that fails leaves the mail for the next session
-                const forwarded = yield* Effect.filter(batch, (item) =>
-                  !shouldForward(unapplied, item.mail.outcome)
-                    ? Effect.succeed(true)
-                    : forwarder
-                        .forward({
-                          relay: { host: unapplied.smtpHost, port: unapplied.smtpPort },
-                          to: unapplied.forwardTo!,
-                          bytes: item.mail.bytes ?? new Uint8Array()
-                        })
-                        .pipe(
-                          Effect.as(true),
-                          Effect.catchAll((error) =>
-                            Effect.as(
-                              Effect.logWarning(`left in the mailbox: ${error.message}`).pipe(
-                                Effect.annotateLogs({ account: name, uid: item.entry.uid })
-                              ),
-                              false
-                            )
-                          )
+                const forwarded: typeof batch = []
+                for (const item of batch) {
+                  if (!shouldForward(unapplied, item.mail.outcome)) {
+                    forwarded.push(item)
+                    continue
+                  }
+                  const sent = yield* forwarder
+                    .forward({
+                      relay: { host: unapplied.smtpHost, port: unapplied.smtpPort },
+                      to: unapplied.forwardTo!,
+                      bytes: item.mail.bytes ?? new Uint8Array()
+                    })
+                    .pipe(
+                      Effect.as(true),
+                      Effect.catchAll((error) =>
+                        Effect.as(
+                          Effect.logWarning(`left in the mailbox: ${error.message}`).pipe(
+                            Effect.annotateLogs({ account: name, uid: item.entry.uid })
+                          ),
+                          false
                         )
-                )
+                      )
+                    )
+                  if (sent) forwarded.push(item)
+                }
                 result = { ...result, left: result.left + batch.length - forwarded.length }
                 batch.splice(0, batch.length, ...forwarded)
                 const applied = yield* store.applyMails(batch.map((item) => item.mail))
