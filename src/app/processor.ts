@@ -12,6 +12,7 @@ import type { Account, UnappliedPolicy } from "./config.js"
 import * as Metrics from "./metrics.js"
 import { Leasing } from "./leasing.js"
 import { initialAccountStatus, ProcessorStatus } from "./status.js"
+import { takeUntilEffectChunked } from "./streams.js"
 
 /** One configured account and its mailbox. */
 export interface AccountHandle {
@@ -234,13 +235,12 @@ export const make = (settings: ProcessorSettings) =>
           yield* report(0)
           let done = 0
           let timedOut = false
-          yield* mailbox.retrieveMany(todo).pipe(
-            Stream.takeUntilEffect(() =>
-              Effect.zipWith(Clock.currentTimeMillis, guard.keep, (now, keep) => {
-                timedOut = now >= deadline
-                return timedOut || !keep
-              })
-            ),
+          yield* takeUntilEffectChunked(mailbox.retrieveMany(todo), () =>
+            Effect.zipWith(Clock.currentTimeMillis, guard.keep, (now, keep) => {
+              timedOut = now >= deadline
+              return timedOut || !keep
+            })
+          ).pipe(
             // decode each chunk as it arrives, between pulls: every pull tops the server's RETR window up again,
             // so the server reads and sends the next mails while these are decoded, not after the whole batch
             Stream.mapChunksEffect((chunk) =>
