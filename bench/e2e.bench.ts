@@ -10,7 +10,7 @@
  * BENCH_E2E_MAIN runs another entry point instead of bin/rebound.js (e.g. a compiled dist/src/app/main.js);
  * BENCH_E2E_OUTPUT=FILE keeps rebound's standard output and error in FILE; BENCH_E2E_SESSION=N sets the account's
  * maxMailsPerSession (default: the account's default, 200); BENCH_E2E_DOVECOT=packaged|tuned runs one Dovecot setup
- * (default: both, one after the other: Debian's packaged defaults, then the settings docs/operations.md recommends for a
+ * (default: both, one after the other: Debian's packaged defaults, then the settings docs/mailbox.md recommends for a
  * bounce mailbox).
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
@@ -38,7 +38,7 @@ const allSetups = [
   {
     name: "tuned",
     tuned: true,
-    description: "tuned for a bounce mailbox (docs/operations.md: login and pop3 processes reused, very dirty syncs)"
+    description: "tuned for a bounce mailbox (docs/mailbox.md: login and pop3 processes reused, very dirty syncs)"
   }
 ] as const
 const dovecotSetup = process.env["BENCH_E2E_DOVECOT"] ?? "both"

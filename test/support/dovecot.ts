@@ -80,7 +80,7 @@ const accounts = () => {
 }
 
 /**
- * The settings docs/operations.md recommends for a Dovecot that serves a bounce mailbox over POP3, taken from
+ * The settings docs/mailbox.md recommends for a Dovecot that serves a bounce mailbox over POP3, taken from
  * Dovecot's performance tuning guide: login processes in high-performance mode (one process serves many connections,
  * instead of a fork per connection), pop3 processes reused for up to 100 sessions, and Maildir's cur/ scanned only when
  * it changed behind Dovecot's back (the MTA delivers into new/, which is still scanned).

@@ -294,7 +294,7 @@ describe.skipIf(skip)("Pop3Mailbox against a real Dovecot", () => {
   )
 })
 
-describe.skipIf(skip)("Pop3Mailbox against a Dovecot tuned for a bounce mailbox (docs/operations.md)", () => {
+describe.skipIf(skip)("Pop3Mailbox against a Dovecot tuned for a bounce mailbox (docs/mailbox.md)", () => {
   let tuned: Dovecot
   beforeAll(async () => {
     tuned = await startDovecot(["bounces"], { tuned: true })
