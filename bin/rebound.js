@@ -11,13 +11,14 @@ import * as v8 from "node:v8"
 // Memory (docs/operations.md, "Memory"). V8 lets the old generation grow to up to four times the live heap before a
 // full collection; rebound's live heap is small (35-40 MB) and its garbage steady, so that growth was most of its
 // resident memory. A factor of 2 took the peak RSS of 10,000 mails from 270 to 185 MB for the same CPU per mail, but
-// a faster drain (a Dovecot tuned for it) still peaked at 192-245 MB now and then; 1.75 kept ten runs at 161-170 MB,
-// for 2-5% of the rate (1.5 cost 20% more CPU). V8 reads this flag at every collection, so setting it here, before anything is loaded, takes
-// effect; the young generation's size is fixed when the heap is made, so it is in the #! line (4 MB semi-spaces
-// instead of 16: 20 MB less RSS, no CPU measurable above the noise). So is MALLOC_ARENA_MAX=2, read by glibc when the
-// process starts: the thread pool, the WAL checkpointer and V8's helper threads each got a malloc arena of their
-// own, and the unused space in them; two arenas took about 9 MB off the peak RSS of 10,000 mails (mean of six runs
-// each, 180 against 190 MB), for the same CPU per mail.
+// a faster drain (a Dovecot tuned for it) still peaked at 192-245 MB now and then; 1.75 took about 10 MB off the
+// usual peak (157-186 MB in 29 of 30 runs, 205.5 MB in one) for 2-5% of the rate (1.5 cost 20% more CPU). V8
+// reads this flag at every collection, so setting it here, before anything is loaded, takes effect; the young
+// generation's size is fixed when the heap is made, so it is in the #! line (4 MB semi-spaces instead of 16: 20 MB
+// less RSS, no CPU measurable above the noise). So is MALLOC_ARENA_MAX=2, read by glibc when the process starts:
+// the thread pool, the WAL checkpointer and V8's helper threads each got a malloc arena of their own, and the unused
+// space in them; two arenas took about 9 MB off the peak RSS of 10,000 mails (mean of six runs each, 180 against
+// 190 MB), for the same CPU per mail.
 if (!process.execArgv.some((arg) => arg.startsWith("--heap-growing-percent"))) {
   v8.setFlagsFromString("--heap-growing-percent=75")
 }
