@@ -12,7 +12,7 @@ import * as v8 from "node:v8"
 // full collection; rebound's live heap is small (35-40 MB) and its garbage steady, so that growth was most of its
 // resident memory. A factor of 2 took the peak RSS of 10,000 mails from 270 to 185 MB for the same CPU per mail, but
 // a faster drain (a Dovecot tuned for it) still peaked at 192-245 MB now and then; 1.75 took about 10 MB off the
-// usual peak (157-186 MB in 29 of 30 runs, 205.5 MB in one) for 2-5% of the rate (1.5 cost 20% more CPU). V8
+// usual peak (157-186 MB in about 70 runs, 205.5 MB in one) for 2-5% of the rate (1.5 cost 20% more CPU). V8
 // reads this flag at every collection, so setting it here, before anything is loaded, takes effect; the young
 // generation's size is fixed when the heap is made, so it is in the #! line (4 MB semi-spaces instead of 16: 20 MB
 // less RSS, no CPU measurable above the noise). So is MALLOC_ARENA_MAX=2, read by glibc when the process starts:
