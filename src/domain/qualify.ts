@@ -361,6 +361,12 @@ const compilePattern = (source: string): RegExp | null => {
   }
 }
 
+/** Whether the scan found any of the literals `ids`. */
+const anyFound = (ids: ReadonlyArray<number>, found: Occurrences): boolean => {
+  for (let i = 0; i < ids.length; i++) if (found.has(ids[i]!)) return true
+  return false
+}
+
 /** Compiles a text match; with an index, literals are looked up in the scan instead of searched for. */
 const compileText = (match: TextMatch, index?: LiteralIndex): TextTest => {
   const strings = (match.any ?? []).map((s) => s.toLowerCase())
@@ -396,10 +402,6 @@ const compileText = (match: TextMatch, index?: LiteralIndex): TextTest => {
       at = start + index.length(id)
     }
     return true
-  }
-  const anyFound = (ids: ReadonlyArray<number>, found: Occurrences) => {
-    for (let i = 0; i < ids.length; i++) if (found.has(ids[i]!)) return true
-    return false
   }
   // every rule's test runs for every record: plain loops, no closure made per call
   return (text, occurrences) => {
