@@ -37,15 +37,18 @@ afterAll(async () => {
   fs.rmSync(wrongCa.dir, { recursive: true, force: true })
 })
 
-const options = (user: User, extra: Partial<Pop3OptionsInput> = {}): Pop3OptionsInput => ({
+/** POP3 options for `user` on `dovecot` (STLS, its own certificate). */
+const optionsOn = (dovecot: Dovecot, user: string, extra: Partial<Pop3OptionsInput> = {}): Pop3OptionsInput => ({
   host: "127.0.0.1",
-  port: server.port,
+  port: dovecot.port,
   tls: "starttls",
-  caFile: server.certificate.certFile,
-  auth: { mechanism: "user", username: user, password: Redacted.make(server.password(user)) },
+  caFile: dovecot.certificate.certFile,
+  auth: { mechanism: "user", username: user, password: Redacted.make(dovecot.password(user)) },
   commandTimeout: Duration.seconds(10),
   ...extra
 })
+
+const options = (user: User, extra: Partial<Pop3OptionsInput> = {}) => optionsOn(server, user, extra)
 
 const session = <A>(
   user: User,
@@ -303,15 +306,7 @@ describe.skipIf(skip)("Pop3Mailbox against a Dovecot tuned for a bounce mailbox 
 
   it.live("sees mails delivered between sessions and deletes what was marked, on reused Dovecot processes", () =>
     Effect.gen(function* () {
-      const mailbox = yield* Pop3Mailbox.make({
-        host: "127.0.0.1",
-        port: tuned.port,
-        tls: "starttls",
-        caFile: tuned.certificate.certFile,
-        auth: { mechanism: "user", username: "bounces", password: Redacted.make(tuned.password("bounces")) },
-        commandTimeout: Duration.seconds(10),
-        maxMailsPerSession: 2
-      })
+      const mailbox = yield* Pop3Mailbox.make(optionsOn(tuned, "bounces", { maxMailsPerSession: 2 }))
       const deliver = (from: number, to: number) => {
         for (let i = from; i <= to; i++)
           tuned.deliver("bounces", `Message-ID: <${i}@rebound.test>\r\n\r\nmail ${i}\r\n`)
