@@ -99,6 +99,11 @@ service pop3 {
 export interface DovecotOptions {
   /** add {@link bounceMailboxSettings} to the packaged defaults */
   readonly tuned?: boolean
+  /**
+   * users whose POP3 sessions lock their maildrop (pop3_lock_session, which Dovecot leaves off by default): a second
+   * login waits for the first session's end or fails with [IN-USE]
+   */
+  readonly lockedUsers?: ReadonlyArray<string>
 }
 
 const configuration = (
@@ -128,7 +133,6 @@ first_valid_uid = 1
 first_valid_gid = 1
 mail_location = maildir:${dir}/mail/%u
 mail_fsync = never
-pop3_lock_session = yes
 pop3_uidl_format = %08Xu%08Xv
 passdb {
   driver = passwd-file
@@ -202,7 +206,15 @@ export const startDovecot = async (users: ReadonlyArray<string>, options: Doveco
   const who = accounts()
   const asRoot = os.userInfo().uid === 0
   const password = (user: string) => `pw-${user}`
-  fs.writeFileSync(path.join(dir, "passwd"), users.map((user) => `${user}:{PLAIN}${password(user)}::::::\n`).join(""))
+  const locked = new Set(options.lockedUsers ?? [])
+  fs.writeFileSync(
+    path.join(dir, "passwd"),
+    users
+      .map(
+        (user) => `${user}:{PLAIN}${password(user)}::::::${locked.has(user) ? "userdb_pop3_lock_session=yes" : ""}\n`
+      )
+      .join("")
+  )
   for (const user of users) {
     for (const sub of ["new", "cur", "tmp"]) fs.mkdirSync(path.join(dir, "mail", user, sub), { recursive: true })
     fs.mkdirSync(path.join(dir, "home", user), { recursive: true })

@@ -74,6 +74,8 @@ export interface ServerSession {
   readonly user: string | undefined
   readonly authenticated: boolean
   readonly deleted: ReadonlySet<number>
+  /** the mails as they were at this session's login, in message number order (undefined before it) */
+  readonly maildrop: ReadonlyArray<{ readonly uid: string; readonly bytes: Uint8Array }> | undefined
 }
 
 export interface TestPop3ServerOptions {
@@ -164,6 +166,9 @@ export class TestPop3Server {
       user: undefined as string | undefined,
       authenticated: false,
       deleted: new Set<number>(),
+      // the maildrop as it was at login: message numbers stay those of the session (RFC 1939), whatever other
+      // sessions delete meanwhile
+      maildrop: undefined as Array<{ uid: string; bytes: Uint8Array }> | undefined,
       sasl: undefined as { mechanism: string; step: number; username?: string } | undefined
     }
     this.sockets.add(socket)
@@ -225,13 +230,18 @@ export class TestPop3Server {
     return lines
   }
 
-  private login(session: { id: number; authenticated: boolean }, user: string, ok: boolean): string {
+  private login(
+    session: { id: number; authenticated: boolean; maildrop: Array<{ uid: string; bytes: Uint8Array }> | undefined },
+    user: string,
+    ok: boolean
+  ): string {
     if (!ok) return "-ERR [AUTH] invalid credentials\r\n"
     if (this.options.exclusive === true && this.locked !== undefined && this.locked !== session.id) {
       return "-ERR [IN-USE] the maildrop is locked by another session\r\n"
     }
     if (this.options.exclusive === true) this.locked = session.id
     session.authenticated = true
+    session.maildrop = [...this.mails]
     return `+OK ${user} logged in\r\n`
   }
 
@@ -243,6 +253,7 @@ export class TestPop3Server {
       user: string | undefined
       authenticated: boolean
       deleted: Set<number>
+      maildrop: Array<{ uid: string; bytes: Uint8Array }> | undefined
       sasl: { mechanism: string; step: number; username?: string } | undefined
     },
     perform: (reply: Reply) => void
@@ -278,10 +289,11 @@ export class TestPop3Server {
       perform(hook)
       return undefined
     }
-    const live = () => this.mails.filter((_, index) => !session.deleted.has(index + 1))
+    const maildrop = session.maildrop ?? this.mails
+    const live = () => maildrop.filter((_, index) => !session.deleted.has(index + 1))
     const message = (arg: string | undefined) => {
       const number = Number(arg)
-      const mail = this.mails[number - 1]
+      const mail = maildrop[number - 1]
       return mail === undefined || session.deleted.has(number) ? undefined : { number, mail }
     }
     const sizeOf = (bytes: Uint8Array) => this.options.listSize?.(bytes) ?? bytes.length
@@ -296,7 +308,7 @@ export class TestPop3Server {
         return this.options.starttls
       case "QUIT": {
         if (session.authenticated) {
-          const removed = new Set([...session.deleted].map((number) => this.mails[number - 1]!.uid))
+          const removed = new Set([...session.deleted].map((number) => maildrop[number - 1]!.uid))
           for (let i = this.mails.length - 1; i >= 0; i--) if (removed.has(this.mails[i]!.uid)) this.mails.splice(i, 1)
         }
         perform({ _tag: "WriteAndClose", data: "+OK bye\r\n" })
@@ -369,7 +381,7 @@ export class TestPop3Server {
           )
           return undefined
         }
-        const lines = this.mails.flatMap((mail, index) =>
+        const lines = maildrop.flatMap((mail, index) =>
           session.deleted.has(index + 1) ? [] : [value(index + 1, mail.bytes, mail.uid)]
         )
         perform(`+OK\r\n${lines.map((l) => `${l}\r\n`).join("")}.\r\n`)
@@ -417,7 +429,12 @@ export class TestPop3Server {
   private saslInitial(
     mechanism: string,
     response: string,
-    session: { id: number; authenticated: boolean; sasl: { mechanism: string; step: number } | undefined },
+    session: {
+      id: number
+      authenticated: boolean
+      maildrop: Array<{ uid: string; bytes: Uint8Array }> | undefined
+      sasl: { mechanism: string; step: number } | undefined
+    },
     users: Readonly<Record<string, string>>
   ): string {
     const decoded = Buffer.from(response, "base64").toString("utf8")

@@ -27,7 +27,7 @@ let wrongCa: TestCertificate
 
 beforeAll(async () => {
   if (skip) return
-  server = await startDovecot(users)
+  server = await startDovecot(users, { lockedUsers: ["lock"] })
   wrongCa = makeCertificate("not-the-server")
 }, 60_000)
 
