@@ -111,6 +111,7 @@ export const mailboxLayer = (account: Account, config: AppConfig) => {
         connectTimeout: account.connectTimeout,
         commandTimeout: account.commandTimeout,
         pipelining: account.pipelining,
+        overlapSessions: account.overlapSessions,
         maxMailSize: account.maxMailSize,
         ignoreSize: account.ignoreSize,
         maxMailsPerSession: account.maxMailsPerSession

@@ -69,6 +69,11 @@ export const Pop3Account = Schema.Struct({
   connectTimeout: withDefault(Seconds, () => Duration.seconds(30), "seconds to connect and handshake"),
   commandTimeout: withDefault(Seconds, () => Duration.seconds(60), "seconds to wait for any server reply"),
   pipelining: withDefault(Schema.Literal("auto", "off"), () => "auto" as const, "pipeline RETR/DELE when offered"),
+  overlapSessions: withDefault(
+    Schema.Boolean,
+    () => true,
+    "log the next session in while the previous one commits (sessions follow one another when the server locks the maildrop)"
+  ),
   maxMailSize: MailboxLimits.fields.maxMailSize,
   ignoreSize: MailboxLimits.fields.ignoreSize
 })

@@ -109,6 +109,12 @@ export interface MailboxSession {
   readonly stat: Effect.Effect<MailboxStat, MailboxError>
   /** the entries of the mailbox, at most `maxMailsPerSession` of them, in mailbox order */
   readonly list: Effect.Effect<ReadonlyArray<MailboxEntry>, MailboxError>
+  /**
+   * As `list`, leaving out the entries whose uid is in `skip` (the mails of a session that still ends, see
+   * `overlappingSessions`): at most `maxMailsPerSession` others. Mailboxes that do not overlap sessions may leave it
+   * out; the processor then filters what `list` gives.
+   */
+  readonly listSkipping?: (skip: ReadonlySet<string>) => Effect.Effect<ReadonlyArray<MailboxEntry>, MailboxError>
   /** one whole mail in memory; fails with "TooLarge" (and leaves it) above maxMailSize unless ignoreSize is set */
   readonly retrieve: (entry: MailboxEntry) => Effect.Effect<Uint8Array, MailboxError>
   /** one mail as it arrives, in constant memory; must be run to its end before the next operation */
@@ -129,5 +135,13 @@ export class Mailbox extends Context.Tag("rebound/Mailbox/Mailbox")<
   Mailbox,
   {
     readonly open: Effect.Effect<MailboxSession, MailboxError, Scope.Scope>
+    /**
+     * Whether the processor may open the next session while the previous one still applies its last mails and
+     * commits (the next one skips the previous one's mails). For a POP3 server that lets two sessions into one
+     * maildrop (Dovecot by default), the next login and listing then overlap the end of the previous session; a
+     * server that locks the maildrop refuses the login, and the processor waits for the previous session and does
+     * not try again. Absent: one session after the other.
+     */
+    readonly overlappingSessions?: boolean
   }
 >() {}

@@ -47,8 +47,9 @@ const build = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsInput) 
 
   // The next session's connection, greeted (and under TLS) while the current session still runs: a session that
   // finds more mails than it takes is followed at once by another, and the server's greeting and TLS handshake (a
-  // new login process on Dovecot: 25 of the 40 ms a login costs there) then overlap the end of this one. Only the
-  // authentication, which takes the mailbox's lock, waits for this session's QUIT.
+  // new login process on Dovecot: 25 of the 40 ms a login costs there) then overlap the end of this one. The
+  // authentication waits for the processor to open the next session: when this one has received its last mail if
+  // sessions overlap (overlapSessions), after its QUIT otherwise.
   let ahead:
     | {
         readonly fiber: Fiber.RuntimeFiber<Pop3Client.Pop3Greeted, MailboxError>
@@ -125,23 +126,26 @@ const build = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsInput) 
           })
     )
 
-    const listing = Effect.gen(function* () {
-      const limit = options.maxMailsPerSession
-      // the count decides whether a backlog's first mails are asked for one by one (Pop3Client.listing)
-      const count = pipelining && client.capabilities.uidl && limit !== Infinity ? (yield* stat).count : undefined
-      const entries = yield* Pop3Client.listing(client, pipelining, limit, {
-        window,
-        ...(count === undefined ? {} : { count })
+    // `skipped` more entries are listed when the caller leaves that many out (listSkipping)
+    const listing = (skipped: number) =>
+      Effect.gen(function* () {
+        const limit = options.maxMailsPerSession + skipped
+        // the count decides whether a backlog's first mails are asked for one by one (Pop3Client.listing)
+        const count = pipelining && client.capabilities.uidl && limit !== Infinity ? (yield* stat).count : undefined
+        const entries = yield* Pop3Client.listing(client, pipelining, limit, {
+          window,
+          ...(count === undefined ? {} : { count })
+        })
+        // more than one session's share (with the previous session's mails when they are not expunged yet)
+        if (count !== undefined && count > options.maxMailsPerSession) yield* greetAhead
+        listed = new Map(entries.map((entry) => [entry.uid, entry.number]))
+        return entries
       })
-      if (count !== undefined && count > limit) yield* greetAhead
-      listed = new Map(entries.map((entry) => [entry.uid, entry.number]))
-      return entries
-    })
 
     // The message number of an entry in this session; entries of another session are checked by uid.
     const numberOf = (entry: MailboxEntry) =>
       Effect.gen(function* () {
-        if (listed === undefined) yield* listing
+        if (listed === undefined) yield* listing(0)
         const number = listed!.get(entry.uid)
         if (number === undefined || (entry.number !== undefined && entry.number !== number)) {
           return yield* new MailboxError({ reason: "NotFound", message: `mail ${entry.uid} is not in this session` })
@@ -269,7 +273,7 @@ const build = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsInput) 
     const session: MailboxSession = {
       capabilities,
       stat: serial(stat),
-      list: serial(listing).pipe(
+      list: serial(listing(0)).pipe(
         Effect.map((entries) =>
           entries
             .slice(0, options.maxMailsPerSession)
@@ -277,6 +281,18 @@ const build = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsInput) 
         ),
         Effect.withSpan("Pop3Mailbox.list")
       ),
+      listSkipping: (skip) =>
+        serial(listing(skip.size)).pipe(
+          Effect.map((entries) => {
+            const kept: Array<MailboxEntry> = []
+            for (const { number, size, uid } of entries) {
+              if (kept.length === options.maxMailsPerSession) break
+              if (!skip.has(uid)) kept.push({ uid, size, number })
+            }
+            return kept
+          }),
+          Effect.withSpan("Pop3Mailbox.listSkipping", { attributes: { skip: skip.size } })
+        ),
       retrieve,
       retrieveStream,
       retrieveMany,
@@ -313,7 +329,7 @@ const build = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsInput) 
     return Effect.zipRight(Fiber.interrupt(fiber), Scope.close(scope, Exit.void))
   })
 
-  return { mailbox: Mailbox.of({ open }), release }
+  return { mailbox: Mailbox.of({ open, overlappingSessions: options.overlapSessions }), release }
 })
 
 /**

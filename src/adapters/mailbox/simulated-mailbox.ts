@@ -45,6 +45,8 @@ export interface SimulatedSessionStats {
   readonly committed: number
   readonly aborted: number
   readonly dropped: number
+  /** the most sessions open at once */
+  readonly mostOpen: number
 }
 
 export interface SimulatedMailboxOptions {
@@ -58,6 +60,13 @@ export interface SimulatedMailboxOptions {
   readonly chunkSize?: number
   readonly faults?: ReadonlyArray<SimulatedFault>
   readonly limits?: Partial<MailboxLimits>
+  /**
+   * several sessions at once, each on the maildrop as it was at its login, as Dovecot allows (default: an exclusive
+   * lock, as RFC 1939 describes, and a second session is refused with [IN-USE])
+   */
+  readonly sharedMaildrop?: boolean
+  /** what the mailbox tells the processor: whether sessions may overlap (Mailbox.overlappingSessions) */
+  readonly overlappingSessions?: boolean
 }
 
 /** Test access to a simulated mailbox: fill it, inspect it, inject faults. */
@@ -90,8 +99,8 @@ const toBytes = (mail: string | Uint8Array): Uint8Array =>
 const closed = (message: string) => new MailboxError({ reason: "Closed", message })
 
 /**
- * Builds a simulated mailbox: POP3 semantics in memory (a maildrop fixed at login, an exclusive lock, deletions
- * applied only on a clean QUIT), deterministic, with injected faults and latency on Effect's Clock.
+ * Builds a simulated mailbox: POP3 semantics in memory (a maildrop fixed at login, an exclusive lock unless
+ * `sharedMaildrop`, deletions applied only on a clean QUIT), deterministic, with injected faults and latency on Effect's Clock.
  */
 export const make = (options: SimulatedMailboxOptions = {}) =>
   Effect.sync(() => {
@@ -103,11 +112,12 @@ export const make = (options: SimulatedMailboxOptions = {}) =>
     let nextUid = 1
     let lockHeldElsewhere = false
     let activeSession: number | undefined
+    let openSessions = 0
     let sessionCounter = 0
     const stored: Array<SimulatedMessage> = []
     const faults: Array<ArmedFault> = []
     const log: Array<string> = []
-    const stats = { opened: 0, committed: 0, aborted: 0, dropped: 0 }
+    const stats = { opened: 0, committed: 0, aborted: 0, dropped: 0, mostOpen: 0 }
 
     const add = (mail: string | Uint8Array, uid?: string): string => {
       const id = uid ?? `sim-${String(nextUid++).padStart(8, "0")}`
@@ -129,6 +139,8 @@ export const make = (options: SimulatedMailboxOptions = {}) =>
       const id = ++sessionCounter
       let state: "open" | "committed" | "gone" = "open"
       let bytesSent = 0
+      // whether this session is among the open ones (it got past the lock)
+      let counted = false
       let maildrop: ReadonlyArray<SimulatedMessage> = []
       const deleted = new Set<number>()
 
@@ -137,6 +149,7 @@ export const make = (options: SimulatedMailboxOptions = {}) =>
           state = "gone"
           stats.dropped++
           if (activeSession === id) activeSession = undefined
+          if (counted) openSessions--
         }
         return closed(`the server dropped the connection at ${command}`)
       }
@@ -207,7 +220,7 @@ export const make = (options: SimulatedMailboxOptions = {}) =>
         })
 
       yield* issue("CONNECT")
-      if (lockHeldElsewhere || activeSession !== undefined) {
+      if (lockHeldElsewhere || (activeSession !== undefined && options.sharedMaildrop !== true)) {
         state = "gone"
         return yield* new MailboxError({
           reason: "InUse",
@@ -216,17 +229,30 @@ export const make = (options: SimulatedMailboxOptions = {}) =>
       }
       activeSession = id
       stats.opened++
+      counted = true
+      stats.mostOpen = Math.max(stats.mostOpen, ++openSessions)
       yield* Effect.addFinalizer(() =>
         Effect.sync(() => {
           if (state === "open") {
             state = "gone"
             stats.aborted++
+            openSessions--
           }
           if (activeSession === id) activeSession = undefined
         })
       )
       yield* issue("AUTH")
       maildrop = [...stored]
+
+      const listing = (skip: ReadonlySet<string>) =>
+        Effect.gen(function* () {
+          yield* issue("LIST")
+          yield* issue("UIDL")
+          return maildrop
+            .map((m, index) => ({ uid: m.uid, size: m.bytes.length, number: index + 1 }))
+            .filter((entry) => !deleted.has(entry.number) && !skip.has(entry.uid))
+            .slice(0, limits.maxMailsPerSession)
+        })
 
       const session: MailboxSession = {
         capabilities: {
@@ -241,14 +267,8 @@ export const make = (options: SimulatedMailboxOptions = {}) =>
           const live = maildrop.filter((_, index) => !deleted.has(index + 1))
           return { count: live.length, size: live.reduce((sum, m) => sum + m.bytes.length, 0) } satisfies MailboxStat
         }),
-        list: Effect.gen(function* () {
-          yield* issue("LIST")
-          yield* issue("UIDL")
-          return maildrop
-            .map((m, index) => ({ uid: m.uid, size: m.bytes.length, number: index + 1 }))
-            .filter((entry) => !deleted.has(entry.number))
-            .slice(0, limits.maxMailsPerSession)
-        }),
+        list: listing(new Set()),
+        listSkipping: listing,
         retrieve: (entry) => retrieveOne(entry, true),
         retrieveStream: (entry) =>
           Stream.unwrap(
@@ -298,6 +318,7 @@ export const make = (options: SimulatedMailboxOptions = {}) =>
           for (let i = stored.length - 1; i >= 0; i--) if (uids.has(stored[i]!.uid)) stored.splice(i, 1)
           state = "committed"
           stats.committed++
+          openSessions--
           if (activeSession === id) activeSession = undefined
         })
       }
@@ -315,7 +336,10 @@ export const make = (options: SimulatedMailboxOptions = {}) =>
       commandLog: Effect.sync(() => [...log]),
       stats: Effect.sync(() => ({ ...stats }))
     }
-    return { mailbox: Mailbox.of({ open }), handle: SimulatedMailboxHandle.of(handle) }
+    return {
+      mailbox: Mailbox.of({ open, overlappingSessions: options.overlappingSessions ?? false }),
+      handle: SimulatedMailboxHandle.of(handle)
+    }
   })
 
 /** A simulated mailbox as the Mailbox port, with its handle for tests. */

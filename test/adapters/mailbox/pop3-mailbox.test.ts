@@ -235,6 +235,50 @@ describe("Pop3Mailbox against the in-process server", () => {
       )
     )
 
+    it.live("overlaps the session still committing: the next one lists past its mails (listSkipping)", () =>
+      Effect.gen(function* () {
+        // a server that lets two sessions into one maildrop, as Dovecot does by default
+        const server = yield* testPop3Server({ mails: mails(10) })
+        const mailbox = yield* Pop3Mailbox.make(baseOptions(server, { maxMailsPerSession: 3 }))
+        assert.isTrue(mailbox.overlappingSessions)
+        const uids = (entries: ReadonlyArray<{ readonly uid: string }>) => entries.map((entry) => entry.uid)
+        const taken = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const first = yield* mailbox.open
+            const { entries: firstEntries } = yield* drainAll(first)
+            // the first session has its mails and still has to commit: the next one opens now
+            const second = yield* Effect.scoped(
+              Effect.gen(function* () {
+                const session = yield* mailbox.open
+                const entries = yield* session.listSkipping!(new Set(uids(firstEntries)))
+                const results = Chunk.toReadonlyArray(yield* Stream.runCollect(session.retrieveMany(entries)))
+                assert.deepStrictEqual(
+                  results.map((result) => (result._tag === "Retrieved" ? text(result.bytes) : result._tag)),
+                  [mail(4), mail(5), mail(6)]
+                )
+                for (const entry of firstEntries) yield* first.markDeleted(entry)
+                yield* first.commit
+                for (const entry of entries) yield* session.markDeleted(entry)
+                yield* session.commit
+                return uids(entries)
+              })
+            )
+            return [...uids(firstEntries), ...second]
+          })
+        )
+        assert.deepStrictEqual(
+          taken,
+          mails(6).map((_, i) => `uid-000${i + 1}`)
+        )
+        assert.deepStrictEqual(
+          server.mails.map((m) => m.uid),
+          ["uid-0007", "uid-0008", "uid-0009", "uid-0010"]
+        )
+        const off = yield* Pop3Mailbox.make(baseOptions(server, { overlapSessions: false }))
+        assert.isFalse(off.overlappingSessions)
+      }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer), Effect.provide(collectingLogger))
+    )
+
     it.live("keeps nothing of a session once later sessions have run", () =>
       backlog((_server, mailbox) =>
         Effect.gen(function* () {
