@@ -1,4 +1,20 @@
-import { Cause, Chunk, Clock, Context, Data, Duration, Effect, Exit, Layer, Option, Random, Ref, Stream } from "effect"
+import {
+  Cause,
+  Chunk,
+  Clock,
+  Context,
+  Data,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  Random,
+  Ref,
+  Stream
+} from "effect"
 import { Forwarder } from "../adapters/forward/forwarder.js"
 import type { Mailbox, MailboxEntry, MailboxError } from "../adapters/mailbox/mailbox.js"
 import { parseMail } from "../adapters/mime/parse.js"
@@ -78,6 +94,27 @@ export interface Progress {
   /** mails waiting in the mailbox when the session began (its share included), as far as the mailbox can count */
   readonly remaining: number
 }
+
+/**
+ * A session that opens while the previous one of its account still applies its last mails and commits
+ * (Mailbox.overlappingSessions).
+ */
+interface Overlap {
+  /** the uids the previous session listed: it applies or leaves, and deletes, them itself */
+  readonly skip: ReadonlySet<string>
+  /** the end of the previous session, which a mailbox that refuses the overlapping login waits for */
+  readonly previousEnded: Effect.Effect<void>
+}
+
+/** What a session tells the drain once it has received its last mail. */
+interface Received {
+  readonly listed: ReadonlySet<string>
+  /** whether it stopped at its limits with mails still waiting, having read or deleted some: a next session follows */
+  readonly more: boolean
+}
+
+/** Why an overlapping login was refused: the server locks the maildrop (RFC 2449 [IN-USE], or a bare -ERR). */
+const lockedOut = (error: MailboxError) => error.reason === "InUse" || error.reason === "Auth"
 
 const emptyResult = (account: string): SessionResult => ({
   account,
@@ -172,10 +209,15 @@ export const make = (settings: ProcessorSettings) =>
     const loginDelays = yield* Ref.make(new Map<string, number>())
     const leasing = yield* Effect.serviceOption(Leasing)
 
+    // accounts whose server refused a session that overlapped the previous one: theirs follow one another
+    const locking = new Set<string>()
+
     const session = Effect.fn("Processor.session")(function* (
       handle: AccountHandle,
       onProgress?: (progress: Progress) => Effect.Effect<void>,
-      countMailbox = true
+      countMailbox = true,
+      overlap?: Overlap,
+      onReceived?: (received: Received) => Effect.Effect<void>
     ) {
       const { account } = handle
       const name = account.name
@@ -186,7 +228,24 @@ export const make = (settings: ProcessorSettings) =>
       const keepBytes = { unapplied: unapplied.action !== "delete", applied: store.settings.archiveAll }
       return yield* Effect.scoped(
         Effect.gen(function* () {
-          const mailbox = yield* handle.mailbox.open
+          const mailbox =
+            overlap === undefined
+              ? yield* handle.mailbox.open
+              : yield* handle.mailbox.open.pipe(
+                  Effect.catchAll((error) =>
+                    Effect.gen(function* () {
+                      if (lockedOut(error)) locking.add(name)
+                      yield* Effect.logInfo(
+                        `the next session could not log in while the previous one commits (${error.message}); ` +
+                          (lockedOut(error)
+                            ? "it waits for it, and this account's sessions follow one another from now on"
+                            : "it waits for it")
+                      ).pipe(Effect.annotateLogs({ account: name }))
+                      yield* overlap.previousEnded
+                      return yield* handle.mailbox.open
+                    })
+                  )
+                )
           const announced = mailbox.capabilities.loginDelaySeconds
           if (announced !== undefined) yield* Ref.update(loginDelays, (map) => new Map(map).set(name, announced))
           const marked = yield* Ref.make(0)
@@ -199,7 +258,13 @@ export const make = (settings: ProcessorSettings) =>
                 )
               : Effect.void
           )
-          const entries = yield* mailbox.list
+          const skip = overlap?.skip ?? new Set<string>()
+          const entries =
+            skip.size === 0
+              ? yield* mailbox.list
+              : mailbox.listSkipping !== undefined
+                ? yield* mailbox.listSkipping(skip)
+                : (yield* mailbox.list).filter((entry) => !skip.has(entry.uid))
           const durable = yield* ledger.seen(
             name,
             entries.map((entry) => entry.uid)
@@ -226,7 +291,7 @@ export const make = (settings: ProcessorSettings) =>
             onProgress === undefined || !countMailbox || entries.length < account.maxMailsPerSession
               ? fresh.length
               : yield* mailbox.stat.pipe(
-                  Effect.map((stat) => stat.count - durable.size),
+                  Effect.map((stat) => stat.count - durable.size - skip.size),
                   Effect.orElseSucceed(() => fresh.length)
                 )
           const remaining = Math.max(todo.length, inMailbox)
@@ -235,18 +300,38 @@ export const make = (settings: ProcessorSettings) =>
           yield* report(0)
           let done = 0
           let timedOut = false
-          yield* takeUntilEffectChunked(mailbox.retrieveMany(todo), () =>
+          let received = 0
+          const retrieval = takeUntilEffectChunked(mailbox.retrieveMany(todo), () =>
             Effect.zipWith(Clock.currentTimeMillis, guard.keep, (now, keep) => {
               timedOut = now >= deadline
               return timedOut || !keep
             })
-          ).pipe(
+          )
+          // a mailbox that overlaps sessions is told, through the drain, when the last mail is in (or the session
+          // stops reading): the next session opens then, while this one applies its last batch and commits
+          let told = false
+          const announce = Effect.suspend(() => {
+            if (onReceived === undefined || told) return Effect.void
+            told = true
+            return onReceived({
+              listed: new Set(entries.map((entry) => entry.uid)),
+              more:
+                (entries.length >= account.maxMailsPerSession || fresh.length > todo.length || timedOut) &&
+                (received > 0 || result.deleted > 0)
+            })
+          })
+          let seen = 0
+          const announcing = onReceived === undefined ? retrieval : Stream.concat(retrieval, Stream.execute(announce))
+          yield* announcing.pipe(
             // decode each chunk as it arrives, between pulls: every pull tops the server's RETR window up again,
             // so the server reads and sends the next mails while these are decoded, not after the whole batch
             Stream.mapChunksEffect((chunk) =>
               Effect.gen(function* () {
                 const clock = yield* Effect.clock
                 const decoded: Array<{ readonly entry: MailboxEntry; readonly mail: MailToApply } | null> = []
+                for (const item of chunk) if (item._tag === "Retrieved") received++
+                seen += chunk.length
+                if (seen === todo.length) yield* announce
                 for (const item of chunk) {
                   if (item._tag === "Skipped") {
                     yield* Effect.logWarning(`left in the mailbox: ${item.error.message}`).pipe(
@@ -354,18 +439,23 @@ export const make = (settings: ProcessorSettings) =>
     ) {
       const results: Array<SessionResult> = []
       const guard = yield* SessionGuard
-      // progress over the whole drain: what earlier sessions read, plus what the current one says is waiting
-      let before = 0
-      let current = 0
+      const name = handle.account.name
+      // progress over the whole drain: what each session read, plus what the latest one says is waiting
+      const doneBy: Array<number> = []
+      const shareOf: Array<number> = []
       let last: Progress | undefined
-      const overall =
+      const progressOf = (index: number) =>
         onProgress === undefined
           ? undefined
           : (progress: Progress) => {
-              current = progress.done
+              doneBy[index] = progress.done
+              shareOf[index] = progress.total
+              let before = 0
+              for (let i = 0; i < index; i++) before += Math.max(doneBy[i] ?? 0, shareOf[i] ?? 0)
+              const done = doneBy.reduce((sum, n) => sum + n, 0)
               // the first session counted the mailbox; later ones know only their share, unless more mail came in
-              const total = Math.max(last?.total ?? 0, before + Math.max(progress.total, progress.remaining))
-              last = { ...progress, total, done: before + progress.done }
+              const total = Math.max(last?.total ?? 0, before + Math.max(progress.total, progress.remaining), done)
+              last = { ...progress, total, done }
               return onProgress(last)
             }
       // mails the count included but no session read (another instance's, too large): the drain is over all the same
@@ -374,18 +464,48 @@ export const make = (settings: ProcessorSettings) =>
           ? Effect.void
           : onProgress({ ...last, total: last.done, remaining: 0 })
       )
-      for (;;) {
-        const result = yield* session(handle, overall, results.length === 0)
-        results.push(result)
-        before += current
-        current = 0
-        // a session that only deleted mails an earlier, crashed session had applied made progress all the same
-        const progressed = result.retrieved > 0 || result.deleted > 0
-        if (!result.limited || !progressed || !(yield* guard.keep)) {
+      // a session that only deleted mails an earlier, crashed session had applied made progress all the same
+      const goesOn = (result: SessionResult) => result.limited && (result.retrieved > 0 || result.deleted > 0)
+      // leaving the drain (a failed session) interrupts a session still running: it commits what it applied
+      return yield* Effect.scoped(
+        Effect.gen(function* () {
+          // the session still ending while the next one runs, and the mails it listed
+          let previous: Fiber.RuntimeFiber<SessionResult, MailboxError | StoreError | InjectedCrash> | undefined
+          let skip: ReadonlySet<string> = new Set()
+          for (let index = 0; ; index++) {
+            if (handle.mailbox.overlappingSessions !== true || locking.has(name)) {
+              if (previous !== undefined) {
+                results.push(yield* Fiber.join(previous))
+                previous = undefined
+              }
+              const result = yield* session(handle, progressOf(index), index === 0)
+              results.push(result)
+              if (!goesOn(result) || !(yield* guard.keep)) break
+              continue
+            }
+            const overlap: Overlap | undefined =
+              previous === undefined ? undefined : { skip, previousEnded: Effect.asVoid(Fiber.await(previous)) }
+            const received = yield* Deferred.make<Received | undefined>()
+            const current = yield* session(handle, progressOf(index), index === 0, overlap, (announced) =>
+              Deferred.succeed(received, announced)
+            ).pipe(Effect.ensuring(Deferred.succeed(received, undefined)), Effect.forkScoped)
+            const announced = yield* Deferred.await(received)
+            // at most two sessions at once: the one before this one ends before the next one opens
+            if (previous !== undefined) {
+              results.push(yield* Fiber.join(previous))
+              previous = undefined
+            }
+            if (announced === undefined || !announced.more || !(yield* guard.keep)) {
+              results.push(yield* Fiber.join(current))
+              break
+            }
+            previous = current
+            skip = announced.listed
+          }
           yield* finish
           return results
-        }
-      }
+        })
+      )
     })
 
     const run = (handle: AccountHandle, pollEvery: Duration.Duration): Effect.Effect<never> => {

@@ -48,7 +48,8 @@ const layers = (
   messages: ReadonlyArray<Uint8Array>,
   latency?: Duration.DurationInput,
   listed?: number,
-  store: Partial<StoreSettings> = {}
+  store: Partial<StoreSettings> = {},
+  mailbox: Pick<SimulatedMailbox.SimulatedMailboxOptions, "sharedMaildrop" | "overlappingSessions"> = {}
 ) =>
   Layer.mergeAll(
     processorLayer({ instance: "prod", decode: { verifier: makeTokenVerifier([key]) }, batchSize: 4 }).pipe(
@@ -58,6 +59,7 @@ const layers = (
     ),
     // one round trip per command, as a server without PIPELINING
     SimulatedMailbox.layer({
+      ...mailbox,
       messages,
       pipelining: false,
       ...(latency === undefined ? {} : { latency }),
@@ -268,6 +270,124 @@ describe("Processor", () => {
           assert.lengthOf(yield* mailbox.messages, 0)
           return yield* storeSnapshot
         }).pipe(Effect.provide(layers(mails(12))))
+
+        assert.deepStrictEqual(crashed, reference)
+      })
+    )
+  }
+
+  // a server that lets two sessions into one maildrop (Dovecot), and one that locks it (RFC 1939)
+  const overlapping = { sharedMaildrop: true, overlappingSessions: true } as const
+  const locking = { sharedMaildrop: false, overlappingSessions: true } as const
+
+  /** A drain on a mailbox whose commands take 10 ms each, so that sessions can overlap in time. */
+  const drainOnClock = (handle: AccountHandle, onProgress?: (progress: Progress) => Effect.Effect<void>) =>
+    Effect.gen(function* () {
+      const processor = yield* Processor
+      const fiber = yield* Effect.fork(processor.drain(handle, onProgress))
+      yield* TestClock.adjust(Duration.minutes(10))
+      return yield* Fiber.join(fiber)
+    })
+
+  it.effect("opens the next session while the previous one commits, and reads every mail once", () =>
+    Effect.gen(function* () {
+      const reference = yield* Effect.gen(function* () {
+        yield* drainOnClock(yield* handleFor(accountOf({ maxMailsPerSession: 4 })))
+        return yield* storeSnapshot
+      }).pipe(Effect.provide(layers(mails(18), Duration.millis(10), 4)))
+
+      const overlapped = yield* Effect.gen(function* () {
+        const mailbox = yield* SimulatedMailboxHandle
+        const progress: Array<Progress> = []
+        const results = yield* drainOnClock(yield* handleFor(accountOf({ maxMailsPerSession: 4 })), (p) =>
+          Effect.sync(() => void progress.push(p))
+        )
+        assert.strictEqual((yield* mailbox.stats).mostOpen, 2)
+        assert.deepStrictEqual(
+          results.map((result) => [result.listed, result.retrieved, result.deleted]),
+          [
+            [4, 4, 4],
+            [4, 4, 4],
+            [4, 4, 4],
+            [4, 4, 4],
+            [2, 2, 2]
+          ]
+        )
+        assert.strictEqual(
+          results.reduce((sum, result) => sum + result.duplicates, 0),
+          0
+        )
+        const log = yield* mailbox.commandLog
+        assert.lengthOf(
+          log.filter((command) => command.startsWith("RETR")),
+          18
+        )
+        assert.lengthOf(yield* mailbox.messages, 0)
+        for (let i = 1; i < progress.length; i++) assert.isAtLeast(progress[i]!.done, progress[i - 1]!.done)
+        assert.deepStrictEqual([progress.at(-1)!.done, progress.at(-1)!.total], [18, 18])
+        return yield* storeSnapshot
+      }).pipe(Effect.provide(layers(mails(18), Duration.millis(10), 4, {}, overlapping)))
+
+      assert.deepStrictEqual(overlapped, reference)
+    })
+  )
+
+  it.effect("waits for the previous session when the server locks the maildrop, and overlaps no more", () =>
+    Effect.gen(function* () {
+      const mailbox = yield* SimulatedMailboxHandle
+      const results = yield* drainOnClock(yield* handleFor(accountOf({ maxMailsPerSession: 4 })))
+      assert.lengthOf(results, 5)
+      assert.strictEqual(
+        results.reduce((sum, result) => sum + result.retrieved, 0),
+        18
+      )
+      assert.lengthOf(yield* mailbox.messages, 0)
+      const stats = yield* mailbox.stats
+      assert.strictEqual(stats.mostOpen, 1)
+      assert.strictEqual(stats.opened, 5)
+      // one login refused ([IN-USE]) while the first session committed; none tried after it
+      const log = yield* mailbox.commandLog
+      assert.lengthOf(
+        log.filter((command) => command === "CONNECT"),
+        6
+      )
+    }).pipe(Effect.provide(layers(mails(18), Duration.millis(10), 4, {}, locking)))
+  )
+
+  for (const at of crashpoints) {
+    it.effect(`a crash ${at} while the next session runs loses nothing and counts nothing twice`, () =>
+      Effect.gen(function* () {
+        const reference = yield* Effect.gen(function* () {
+          yield* drainOnClock(yield* handleFor(accountOf({ maxMailsPerSession: 4 })))
+          return yield* storeSnapshot
+        }).pipe(Effect.provide(layers(mails(18), Duration.millis(10), 4)))
+
+        const crashed = yield* Effect.gen(function* () {
+          const mailbox = yield* SimulatedMailboxHandle
+          const handle = yield* handleFor(accountOf({ maxMailsPerSession: 4 }))
+          // each session has one batch (4 mails): the crash comes in the second session, as the third one runs
+          const armed = yield* Ref.make(2)
+          const crash = {
+            reached: (point: Crashpoint) =>
+              point !== at
+                ? Effect.void
+                : Effect.flatMap(
+                    Ref.getAndUpdate(armed, (n) => n - 1),
+                    (n) => (n === 1 ? Effect.fail(new InjectedCrash({ at })) : Effect.void)
+                  )
+          }
+          const exit = yield* Effect.exit(drainOnClock(handle).pipe(Effect.provideService(Crashpoints, crash)))
+          assert.isTrue(Exit.isFailure(exit))
+          assert.strictEqual((yield* mailbox.stats).mostOpen, 2)
+          // restart: the same store, a new drain
+          const results = yield* drainOnClock(handle)
+          assert.strictEqual(
+            results.reduce((sum, result) => sum + result.duplicates, 0),
+            0
+          )
+          assert.lengthOf(yield* mailbox.messages, 0)
+          return yield* storeSnapshot
+        }).pipe(Effect.provide(layers(mails(18), Duration.millis(10), 4, {}, overlapping)))
 
         assert.deepStrictEqual(crashed, reference)
       })
