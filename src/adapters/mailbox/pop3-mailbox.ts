@@ -132,10 +132,7 @@ const build = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsInput) 
         const limit = options.maxMailsPerSession + skipped
         // the count decides whether a backlog's first mails are asked for one by one (Pop3Client.listing)
         const count = pipelining && client.capabilities.uidl && limit !== Infinity ? (yield* stat).count : undefined
-        const entries = yield* Pop3Client.listing(client, pipelining, limit, {
-          window,
-          ...(count === undefined ? {} : { count })
-        })
+        const entries = yield* Pop3Client.listing(client, pipelining, limit, count === undefined ? {} : { count })
         // more than one session's share (with the previous session's mails when they are not expunged yet)
         if (count !== undefined && count > options.maxMailsPerSession) yield* greetAhead
         listed = new Map(entries.map((entry) => [entry.uid, entry.number]))
