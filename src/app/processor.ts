@@ -113,6 +113,12 @@ interface Received {
   readonly more: boolean
 }
 
+/** Waits for the event loop's next turn: fibers ready to run, and their writes, go first. */
+const nextMacrotask = Effect.async<void>((resume) => {
+  const immediate = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(immediate))
+})
+
 /** Why an overlapping login was refused: the server locks the maildrop (RFC 2449 [IN-USE], or a bare -ERR). */
 const lockedOut = (error: MailboxError) => error.reason === "InUse" || error.reason === "Auth"
 
@@ -331,7 +337,12 @@ export const make = (settings: ProcessorSettings) =>
                 const decoded: Array<{ readonly entry: MailboxEntry; readonly mail: MailToApply } | null> = []
                 for (const item of chunk) if (item._tag === "Retrieved") received++
                 seen += chunk.length
-                if (seen === todo.length) yield* announce
+                if (seen === todo.length && onReceived !== undefined) {
+                  yield* announce
+                  // the apply that follows runs SQLite on this thread: let the next session send its login first, so
+                  // that the server checks it while this session applies, not after
+                  yield* nextMacrotask
+                }
                 for (const item of chunk) {
                   if (item._tag === "Skipped") {
                     yield* Effect.logWarning(`left in the mailbox: ${item.error.message}`).pipe(
