@@ -11,7 +11,9 @@
  * BENCH_E2E_OUTPUT=FILE keeps rebound's standard output and error in FILE; BENCH_E2E_SESSION=N sets the account's
  * maxMailsPerSession (default: the account's default, 200); BENCH_E2E_DOVECOT=packaged|tuned runs one Dovecot setup
  * (default: both, one after the other: Debian's packaged defaults, then the settings docs/mailbox.md recommends for a
- * bounce mailbox).
+ * bounce mailbox). BENCH_E2E_DELAY_MS=N puts a relay in front of Dovecot that holds every chunk N ms in each
+ * direction, as a server on another host would (a round trip of 2N ms; the kernel here has no netem);
+ * BENCH_E2E_OVERLAP=0 sets the account's overlapSessions to false (one session after the other).
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as Effect from "effect/Effect"
@@ -19,6 +21,7 @@ import * as Logger from "effect/Logger"
 import * as Redacted from "effect/Redacted"
 import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Pop3Mailbox from "../src/adapters/mailbox/pop3-mailbox.js"
@@ -51,6 +54,38 @@ const targetRate = 1_000
 const targetRss = 200 * 1024 * 1024
 const mailBytes = 6 * 1024
 const bin = path.resolve(process.env["BENCH_E2E_MAIN"] ?? path.join(import.meta.dirname, "../bin/rebound.js"))
+const overlapSessions = process.env["BENCH_E2E_OVERLAP"] !== "0"
+const delayMillis = Number(process.env["BENCH_E2E_DELAY_MS"] ?? 0)
+
+/** A TCP relay on loopback that holds every chunk `millis` ms in each direction (same delay: order is kept). */
+const delayingRelay = async (targetPort: number, millis: number) => {
+  const sockets = new Set<net.Socket>()
+  const relay = net.createServer((client) => {
+    const upstream = net.connect({ host: "127.0.0.1", port: targetPort })
+    for (const socket of [client, upstream]) {
+      socket.setNoDelay(true)
+      sockets.add(socket)
+      socket.on("close", () => sockets.delete(socket))
+    }
+    const pass = (from: net.Socket, to: net.Socket) => {
+      from.on("data", (data) => setTimeout(() => to.write(data), millis))
+      from.on("end", () => setTimeout(() => to.end(), millis))
+      from.on("error", () => to.destroy())
+    }
+    pass(client, upstream)
+    pass(upstream, client)
+  })
+  await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve))
+  return {
+    port: (relay.address() as net.AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy()
+        relay.close(() => resolve())
+      })
+  }
+}
+
 const sessionMails =
   process.env["BENCH_E2E_SESSION"] === undefined ? undefined : Number(process.env["BENCH_E2E_SESSION"])
 /**
@@ -264,7 +299,7 @@ const outcomesIn = (database: string) =>
 
 const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1)
 
-const benchOne = async (server: Dovecot, mails: number) => {
+const benchOne = async (server: Dovecot, mails: number, port: number) => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "rebound-e2e-bench-"))
   try {
     const filling = performance.now()
@@ -285,10 +320,11 @@ const benchOne = async (server: Dovecot, mails: number) => {
             type: "pop3",
             name: account,
             host: "127.0.0.1",
-            port: server.port,
+            port,
             tls: "starttls",
             caFile: server.certificate.certFile,
             auth: { mechanism: "user", username: user, password: server.password(user) },
+            overlapSessions,
             ...(sessionMails === undefined ? {} : { maxMailsPerSession: sessionMails })
           }
         ],
@@ -370,7 +406,15 @@ const main = async () => {
     console.log(`  Dovecot ${setup.description}`)
     const server = await startDovecot([user], { tuned: setup.tuned })
     try {
-      for (const mails of sizes) results.push({ dovecot: setup.name, ...(await benchOne(server, mails)) })
+      const relay = delayMillis > 0 ? await delayingRelay(server.port, delayMillis) : undefined
+      try {
+        const dovecot = relay === undefined ? setup.name : `${setup.name}, ${2 * delayMillis} ms round trip`
+        for (const mails of sizes) {
+          results.push({ dovecot, ...(await benchOne(server, mails, relay?.port ?? server.port)) })
+        }
+      } finally {
+        await relay?.close()
+      }
     } finally {
       await server.stop()
     }
