@@ -100,7 +100,8 @@ const closed = (message: string) => new MailboxError({ reason: "Closed", message
 
 /**
  * Builds a simulated mailbox: POP3 semantics in memory (a maildrop fixed at login, an exclusive lock unless
- * `sharedMaildrop`, deletions applied only on a clean QUIT), deterministic, with injected faults and latency on Effect's Clock.
+ * `sharedMaildrop`, deletions applied only on a clean QUIT), deterministic, with injected faults and latency on
+ * Effect's Clock.
  */
 export const make = (options: SimulatedMailboxOptions = {}) =>
   Effect.sync(() => {
