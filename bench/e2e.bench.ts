@@ -13,7 +13,7 @@
  * (default: both, one after the other: Debian's packaged defaults, then the settings docs/mailbox.md recommends for a
  * bounce mailbox). BENCH_E2E_DELAY_MS=N puts a relay in front of Dovecot that holds every chunk N ms in each
  * direction, as a server on another host would (a round trip of 2N ms; the kernel here has no netem);
- * BENCH_E2E_OVERLAP=0 sets the account's overlapSessions to false (one session after the other).
+ * BENCH_E2E_OVERLAP=1 or 0 sets the account's overlapSessions (default: the account's default, off).
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as Effect from "effect/Effect"
@@ -54,7 +54,7 @@ const targetRate = 1_000
 const targetRss = 200 * 1024 * 1024
 const mailBytes = 6 * 1024
 const bin = path.resolve(process.env["BENCH_E2E_MAIN"] ?? path.join(import.meta.dirname, "../bin/rebound.js"))
-const overlapSessions = process.env["BENCH_E2E_OVERLAP"] !== "0"
+const overlap = process.env["BENCH_E2E_OVERLAP"]
 const delayMillis = Number(process.env["BENCH_E2E_DELAY_MS"] ?? 0)
 
 /** A TCP relay on loopback that holds every chunk `millis` ms in each direction (same delay: order is kept). */
@@ -324,7 +324,7 @@ const benchOne = async (server: Dovecot, mails: number, port: number) => {
             tls: "starttls",
             caFile: server.certificate.certFile,
             auth: { mechanism: "user", username: user, password: server.password(user) },
-            overlapSessions,
+            ...(overlap === undefined ? {} : { overlapSessions: overlap === "1" }),
             ...(sessionMails === undefined ? {} : { maxMailsPerSession: sessionMails })
           }
         ],

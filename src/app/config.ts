@@ -71,7 +71,7 @@ export const Pop3Account = Schema.Struct({
   pipelining: withDefault(Schema.Literal("auto", "off"), () => "auto" as const, "pipeline RETR/DELE when offered"),
   overlapSessions: withDefault(
     Schema.Boolean,
-    () => true,
+    () => false,
     "log the next session in while the previous one commits (sessions follow one another when the server locks the maildrop)"
   ),
   maxMailSize: MailboxLimits.fields.maxMailSize,

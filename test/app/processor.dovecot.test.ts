@@ -60,7 +60,8 @@ describe.skipIf(skip)("Processor against a real Dovecot", () => {
             caFile: dovecot.certificate.certFile,
             auth: { mechanism: "user", username: user, password: Redacted.make(dovecot.password(user)) },
             commandTimeout: Duration.seconds(20),
-            maxMailsPerSession: perSession
+            maxMailsPerSession: perSession,
+            overlapSessions: true
           })
           assert.isTrue(pop3.overlappingSessions)
           // how many sessions are open at once, from the start of their login to the end of their scope

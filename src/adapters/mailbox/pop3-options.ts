@@ -94,10 +94,11 @@ export const Pop3Options = Schema.Struct({
   /** commands in flight at most when pipelining */
   pipelineDepth: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1024)), { default: () => defaultPipelineDepth }),
   /**
-   * whether the next session may log in while the previous one still commits (see Mailbox.overlappingSessions);
-   * a server that locks the maildrop refuses it once, and sessions then follow one another
+   * whether the next session may log in while the previous one still commits (see Mailbox.overlappingSessions;
+   * off by default: docs/operations.md, "Capacity"); a server that locks the maildrop refuses it once, and sessions
+   * then follow one another
    */
-  overlapSessions: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  overlapSessions: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /** the longest status or listing line accepted from the server */
   maxLineLength: Schema.optionalWith(Schema.Int.pipe(Schema.between(512, 16 * 1024 * 1024)), {
     default: () => 64 * 1024
@@ -240,7 +241,7 @@ export const config = (prefix = "POP3"): Config.Config<Pop3Options> =>
         Config.withDescription("Commands in flight at most when pipelining.")
       ),
       overlapSessions: Config.boolean("OVERLAP_SESSIONS").pipe(
-        Config.withDefault(true),
+        Config.withDefault(false),
         Config.withDescription(
           "Log the next session in while the previous one commits (sessions follow one another when the server locks the maildrop)."
         )

@@ -239,7 +239,7 @@ describe("Pop3Mailbox against the in-process server", () => {
       Effect.gen(function* () {
         // a server that lets two sessions into one maildrop, as Dovecot does by default
         const server = yield* testPop3Server({ mails: mails(10) })
-        const mailbox = yield* Pop3Mailbox.make(baseOptions(server, { maxMailsPerSession: 3 }))
+        const mailbox = yield* Pop3Mailbox.make(baseOptions(server, { maxMailsPerSession: 3, overlapSessions: true }))
         assert.isTrue(mailbox.overlappingSessions)
         const uids = (entries: ReadonlyArray<{ readonly uid: string }>) => entries.map((entry) => entry.uid)
         const taken = yield* Effect.scoped(
@@ -274,8 +274,8 @@ describe("Pop3Mailbox against the in-process server", () => {
           server.mails.map((m) => m.uid),
           ["uid-0007", "uid-0008", "uid-0009", "uid-0010"]
         )
-        const off = yield* Pop3Mailbox.make(baseOptions(server, { overlapSessions: false }))
-        assert.isFalse(off.overlappingSessions)
+        const byDefault = yield* Pop3Mailbox.make(baseOptions(server))
+        assert.isFalse(byDefault.overlappingSessions)
       }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer), Effect.provide(collectingLogger))
     )
 
