@@ -289,12 +289,15 @@ describe("Processor", () => {
       return yield* Fiber.join(fiber)
     })
 
+  /** The store after 18 mails drained in sessions of 4, one after the other: what an overlapping drain must equal. */
+  const sequentialReference = Effect.gen(function* () {
+    yield* drainOnClock(yield* handleFor(accountOf({ maxMailsPerSession: 4 })))
+    return yield* storeSnapshot
+  }).pipe(Effect.provide(layers(mails(18), Duration.millis(10), 4)))
+
   it.effect("opens the next session while the previous one commits, and reads every mail once", () =>
     Effect.gen(function* () {
-      const reference = yield* Effect.gen(function* () {
-        yield* drainOnClock(yield* handleFor(accountOf({ maxMailsPerSession: 4 })))
-        return yield* storeSnapshot
-      }).pipe(Effect.provide(layers(mails(18), Duration.millis(10), 4)))
+      const reference = yield* sequentialReference
 
       const overlapped = yield* Effect.gen(function* () {
         const mailbox = yield* SimulatedMailboxHandle
@@ -357,10 +360,7 @@ describe("Processor", () => {
   for (const at of crashpoints) {
     it.effect(`a crash ${at} while the next session runs loses nothing and counts nothing twice`, () =>
       Effect.gen(function* () {
-        const reference = yield* Effect.gen(function* () {
-          yield* drainOnClock(yield* handleFor(accountOf({ maxMailsPerSession: 4 })))
-          return yield* storeSnapshot
-        }).pipe(Effect.provide(layers(mails(18), Duration.millis(10), 4)))
+        const reference = yield* sequentialReference
 
         const crashed = yield* Effect.gen(function* () {
           const mailbox = yield* SimulatedMailboxHandle
