@@ -307,6 +307,10 @@ export const make = (settings: ProcessorSettings) =>
           let done = 0
           let timedOut = false
           let received = 0
+          // a mailbox lists at most maxMailsPerSession entries (app.ts passes the cap to it): a full listing may
+          // hide more mails behind it
+          const stoppedShort = () =>
+            entries.length >= account.maxMailsPerSession || fresh.length > todo.length || timedOut
           const retrieval = takeUntilEffectChunked(mailbox.retrieveMany(todo), () =>
             Effect.zipWith(Clock.currentTimeMillis, guard.keep, (now, keep) => {
               timedOut = now >= deadline
@@ -321,9 +325,7 @@ export const make = (settings: ProcessorSettings) =>
             told = true
             return onReceived({
               listed: new Set(entries.map((entry) => entry.uid)),
-              more:
-                (entries.length >= account.maxMailsPerSession || fresh.length > todo.length || timedOut) &&
-                (received > 0 || result.deleted > 0)
+              more: stoppedShort() && (received > 0 || result.deleted > 0)
             })
           })
           let seen = 0
@@ -335,13 +337,15 @@ export const make = (settings: ProcessorSettings) =>
               Effect.gen(function* () {
                 const clock = yield* Effect.clock
                 const decoded: Array<{ readonly entry: MailboxEntry; readonly mail: MailToApply } | null> = []
-                for (const item of chunk) if (item._tag === "Retrieved") received++
-                seen += chunk.length
-                if (seen === todo.length && onReceived !== undefined) {
-                  yield* announce
-                  // the apply that follows runs SQLite on this thread: let the next session send its login first, so
-                  // that the server checks it while this session applies, not after
-                  yield* nextMacrotask
+                if (onReceived !== undefined) {
+                  for (const item of chunk) if (item._tag === "Retrieved") received++
+                  seen += chunk.length
+                  if (seen === todo.length) {
+                    yield* announce
+                    // the apply that follows runs SQLite on this thread: let the next session send its login first,
+                    // so that the server checks it while this session applies, not after
+                    yield* nextMacrotask
+                  }
                 }
                 for (const item of chunk) {
                   if (item._tag === "Skipped") {
@@ -432,9 +436,7 @@ export const make = (settings: ProcessorSettings) =>
           yield* crashpoints.reached("before-commit", name)
           yield* mailbox.commit
           yield* Ref.set(marked, 0)
-          // a mailbox lists at most maxMailsPerSession entries (app.ts passes the cap to it): a full listing may
-          // hide more mails behind it
-          const limited = entries.length >= account.maxMailsPerSession || fresh.length > todo.length || timedOut
+          const limited = stoppedShort()
           yield* status.update(name, (current) => ({
             ...current,
             mailsWaiting: fresh.length - done + result.left
@@ -483,12 +485,15 @@ export const make = (settings: ProcessorSettings) =>
           // the session still ending while the next one runs, and the mails it listed
           let previous: Fiber.RuntimeFiber<SessionResult, MailboxError | StoreError | InjectedCrash> | undefined
           let skip: ReadonlySet<string> = new Set()
+          const previousEnds = Effect.suspend(() => {
+            if (previous === undefined) return Effect.void
+            const ending = previous
+            previous = undefined
+            return Effect.map(Fiber.join(ending), (result) => void results.push(result))
+          })
           for (let index = 0; ; index++) {
             if (handle.mailbox.overlappingSessions !== true || locking.has(name)) {
-              if (previous !== undefined) {
-                results.push(yield* Fiber.join(previous))
-                previous = undefined
-              }
+              yield* previousEnds
               const result = yield* session(handle, progressOf(index), index === 0)
               results.push(result)
               if (!goesOn(result) || !(yield* guard.keep)) break
@@ -502,10 +507,7 @@ export const make = (settings: ProcessorSettings) =>
             ).pipe(Effect.ensuring(Deferred.succeed(received, undefined)), Effect.forkScoped)
             const announced = yield* Deferred.await(received)
             // at most two sessions at once: the one before this one ends before the next one opens
-            if (previous !== undefined) {
-              results.push(yield* Fiber.join(previous))
-              previous = undefined
-            }
+            yield* previousEnds
             if (announced === undefined || !announced.more || !(yield* guard.keep)) {
               results.push(yield* Fiber.join(current))
               break

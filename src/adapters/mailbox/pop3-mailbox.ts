@@ -139,6 +139,19 @@ const build = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsInput) 
         return entries
       })
 
+    // At most maxMailsPerSession entries that are not in `skip`, in mailbox order.
+    const listPast = (skip: ReadonlySet<string>) =>
+      serial(listing(skip.size)).pipe(
+        Effect.map((entries) => {
+          const kept: Array<MailboxEntry> = []
+          for (const { number, size, uid } of entries) {
+            if (kept.length === options.maxMailsPerSession) break
+            if (!skip.has(uid)) kept.push({ uid, size, number })
+          }
+          return kept
+        })
+      )
+
     // The message number of an entry in this session; entries of another session are checked by uid.
     const numberOf = (entry: MailboxEntry) =>
       Effect.gen(function* () {
@@ -270,26 +283,9 @@ const build = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsInput) 
     const session: MailboxSession = {
       capabilities,
       stat: serial(stat),
-      list: serial(listing(0)).pipe(
-        Effect.map((entries) =>
-          entries
-            .slice(0, options.maxMailsPerSession)
-            .map(({ number, size, uid }): MailboxEntry => ({ uid, size, number }))
-        ),
-        Effect.withSpan("Pop3Mailbox.list")
-      ),
+      list: listPast(new Set()).pipe(Effect.withSpan("Pop3Mailbox.list")),
       listSkipping: (skip) =>
-        serial(listing(skip.size)).pipe(
-          Effect.map((entries) => {
-            const kept: Array<MailboxEntry> = []
-            for (const { number, size, uid } of entries) {
-              if (kept.length === options.maxMailsPerSession) break
-              if (!skip.has(uid)) kept.push({ uid, size, number })
-            }
-            return kept
-          }),
-          Effect.withSpan("Pop3Mailbox.listSkipping", { attributes: { skip: skip.size } })
-        ),
+        listPast(skip).pipe(Effect.withSpan("Pop3Mailbox.listSkipping", { attributes: { skip: skip.size } })),
       retrieve,
       retrieveStream,
       retrieveMany,
