@@ -1,9 +1,9 @@
 /**
  * The processor's poll loop (`Processor.run`, live clock) against the in-process POP3 fault server and a real
- * PostgreSQL: a connection dropped in the middle of a RETR, -ERR answers to RETR and DELE, a server that stalls past
- * the command timeout, and PostgreSQL stopped under the running loop and started again. Each fault fails or shortens
- * a session; the loop backs off and tries again; at the end the store equals that of a run without faults, and no
- * mail left the mailbox before its ledger entry was committed.
+ * PostgreSQL: a connection dropped in the middle of a RETR, -ERR answers to RETR and DELE, a RETR answered without its
+ * body, a server that stalls past the command timeout, and PostgreSQL stopped under the running loop and started
+ * again. Each fault fails or shortens a session; the loop backs off and tries again; at the end the store equals that
+ * of a run without faults, and no mail left the mailbox before its ledger entry was committed.
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
@@ -191,57 +191,66 @@ describe("POP3 and store faults under the running poll loop", () => {
     for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true })
   })
 
-  it.live("a dropped RETR, -ERR to RETR and DELE, a stall past the timeout: retried, nothing lost or doubled", () =>
-    Effect.gen(function* () {
-      const fired = new Set<string>()
-      const once = (name: string, reply: Reply): Reply | undefined => {
-        if (fired.has(name)) return undefined
-        fired.add(name)
-        return reply
-      }
-      const { server, quits } = faultServer(({ keyword }, uid) => {
-        if (keyword === "RETR" && uid === "uid-0005") {
-          const mail = server.mails.find((m) => m.uid === uid)!.bytes
-          return once("drop", {
-            _tag: "WriteAndClose",
-            data: Buffer.concat([Buffer.from("+OK\r\n"), mail.subarray(0, 300)])
-          })
+  it.live(
+    "a dropped RETR, -ERR to RETR and DELE, a RETR without its body, a stall: retried, nothing lost or doubled",
+    () =>
+      Effect.gen(function* () {
+        const fired = new Set<string>()
+        const once = (name: string, reply: Reply): Reply | undefined => {
+          if (fired.has(name)) return undefined
+          fired.add(name)
+          return reply
         }
-        if (keyword === "RETR" && uid === "uid-0030")
-          return once("retr-err", "-ERR [SYS/TEMP] cannot open the message\r\n")
-        // in the last session: a session that fails at its commit takes down the next one, which overlaps it (and
-        // which commits what it applied), so a fault there would go unseen
-        if (keyword === "DELE" && uid === "uid-0110") return once("dele-err", "-ERR [SYS/TEMP] cannot delete now\r\n")
-        if (keyword === "RETR" && uid === "uid-0075") return once("stall", { _tag: "Hang" })
-        if (keyword === "RETR" && uid === "uid-0090") {
-          // the whole reply, slowly: the status line split in two reads, the mail in two more
-          const mail = server.mails.find((m) => m.uid === uid)!.bytes
-          const reply = `+OK ${mail.length} octets\r\n${Buffer.from(encodeMultiline(mail)).toString("latin1")}`
-          const middle = Math.floor(reply.length / 2)
-          const parts = [reply.slice(0, 3), reply.slice(3, middle), reply.slice(middle)]
-          return once("trickle", { _tag: "Trickle", parts, pauseMillis: 300 })
-        }
-        return undefined
+        const { server, quits } = faultServer(({ keyword }, uid) => {
+          if (keyword === "RETR" && uid === "uid-0005") {
+            const mail = server.mails.find((m) => m.uid === uid)!.bytes
+            return once("drop", {
+              _tag: "WriteAndClose",
+              data: Buffer.concat([Buffer.from("+OK\r\n"), mail.subarray(0, 300)])
+            })
+          }
+          if (keyword === "RETR" && uid === "uid-0030")
+            return once("retr-err", "-ERR [SYS/TEMP] cannot open the message\r\n")
+          // in the last session: a session that fails at its commit takes down the next one, which overlaps it (and
+          // which commits what it applied), so a fault there would go unseen
+          if (keyword === "DELE" && uid === "uid-0110") return once("dele-err", "-ERR [SYS/TEMP] cannot delete now\r\n")
+          if (keyword === "RETR" && uid === "uid-0075") return once("stall", { _tag: "Hang" })
+          // a reply without its body, in the second batch of a session (sessions of 20, batches of 8): read in step,
+          // the next mail would be stored under this one's id and each later one under its predecessor's
+          if (keyword === "RETR" && uid === "uid-0052") return once("no-body", "+OK 120 octets\r\n")
+          if (keyword === "RETR" && uid === "uid-0090") {
+            // the whole reply, slowly: the status line split in two reads, the mail in two more
+            const mail = server.mails.find((m) => m.uid === uid)!.bytes
+            const reply = `+OK ${mail.length} octets\r\n${Buffer.from(encodeMultiline(mail)).toString("latin1")}`
+            const middle = Math.floor(reply.length / 2)
+            const parts = [reply.slice(0, 3), reply.slice(3, middle), reply.slice(middle)]
+            return once("trickle", { _tag: "Trickle", parts, pauseMillis: 300 })
+          }
+          return undefined
+        })
+        yield* Effect.promise(() => server.start())
+        const file = tempFile("faults.db")
+        const logs: Array<string> = []
+        const mostFailures = yield* runUntilEmpty(server).pipe(
+          Effect.provide(processorLayers(SqliteStore.layer({ filename: file }))),
+          Effect.provide(collecting(logs)),
+          Effect.ensuring(Effect.promise(() => server.stop()))
+        )
+        assert.deepStrictEqual([...fired].sort(), ["dele-err", "drop", "no-body", "retr-err", "stall", "trickle"])
+        assert.isAtLeast(mostFailures, 1)
+        const failures = logs.filter((line) => line.startsWith("poll failed"))
+        assert.isAtLeast(failures.length, 3, logs.join("\n"))
+        assert.isTrue(
+          failures.some((line) => /timed out after 1s waiting for the reply to RETR/.test(line)),
+          failures.join("\n")
+        )
+        assert.isTrue(
+          failures.some((line) => /the reply to RETR \d+ \(uid-0052\) begins with a POP3 status line/.test(line)),
+          failures.join("\n")
+        )
+        assertRecordedBeforeDeleted(quits, ledgerTimes(file))
+        assert.deepStrictEqual(dumpStore(file), reference)
       })
-      yield* Effect.promise(() => server.start())
-      const file = tempFile("faults.db")
-      const logs: Array<string> = []
-      const mostFailures = yield* runUntilEmpty(server).pipe(
-        Effect.provide(processorLayers(SqliteStore.layer({ filename: file }))),
-        Effect.provide(collecting(logs)),
-        Effect.ensuring(Effect.promise(() => server.stop()))
-      )
-      assert.deepStrictEqual([...fired].sort(), ["dele-err", "drop", "retr-err", "stall", "trickle"])
-      assert.isAtLeast(mostFailures, 1)
-      const failures = logs.filter((line) => line.startsWith("poll failed"))
-      assert.isAtLeast(failures.length, 3, logs.join("\n"))
-      assert.isTrue(
-        failures.some((line) => /timed out after 1s waiting for the reply to RETR/.test(line)),
-        failures.join("\n")
-      )
-      assertRecordedBeforeDeleted(quits, ledgerTimes(file))
-      assert.deepStrictEqual(dumpStore(file), reference)
-    })
   )
 
   describe.skipIf(skipPostgres)("PostgreSQL", () => {

@@ -22,7 +22,7 @@ import {
 } from "./mailbox.js"
 import * as Pop3Client from "./pop3-client.js"
 import { encodeCommand } from "./pop3-codec.js"
-import { type MessageReply, messageReply } from "./pop3-connection.js"
+import { type MessageReply, messageReply, type Pop3Connection } from "./pop3-connection.js"
 import { config, Pop3Options, type Pop3OptionsInput } from "./pop3-options.js"
 import * as TokenProvider from "./token-provider.js"
 
@@ -30,6 +30,39 @@ import * as TokenProvider from "./token-provider.js"
 const aheadIdle = Duration.seconds(30)
 
 const closedError = (why: string) => new MailboxError({ reason: "Closed", message: `the POP3 session ${why}` })
+
+const beginsWith = (bytes: Uint8Array, indicator: string) => {
+  if (bytes.length < indicator.length) return false
+  for (let i = 0; i < indicator.length; i++) if (bytes[i] !== indicator.charCodeAt(i)) return false
+  const next = bytes[indicator.length]
+  return next === undefined || next === 0x20 || next === 0x0d || next === 0x0a
+}
+
+/**
+ * A server that answered a pipelined RETR with its status line and no body would have the next reply taken as this
+ * mail, and every later mail stored under the unique id before its own: the mail of one id applied, another id's
+ * deleted. Such a body begins with that next status line and differs in size from what LIST said. So a reply that
+ * does both, while later RETRs are in flight, breaks the connection: the mails before it are kept, nothing is
+ * deleted. A mail that really begins with "+OK" and has its LIST size passes; on a server whose LIST sizes are not
+ * exact, `pipelining: "off"` reads it (with one RETR in flight, a missing body is a timeout, never a shift).
+ */
+const outOfStepError = (
+  connection: Pop3Connection,
+  number: number,
+  entry: MailboxEntry,
+  bytes: Uint8Array
+): MailboxError | undefined =>
+  beginsWith(bytes, "+OK") || beginsWith(bytes, "-ERR")
+    ? connection.break(
+        new MailboxError({
+          reason: "Protocol",
+          message:
+            `the reply to RETR ${number} (${entry.uid}) begins with a POP3 status line and holds ${bytes.byteLength} ` +
+            `octets where LIST said ${entry.size}: the replies are out of step (a reply without its body?); the ` +
+            `session stops before this mail and deletes nothing (a mail that does begin so is read with pipelining off)`
+        })
+      )
+    : undefined
 
 /**
  * The Mailbox port over POP3. Deletions are kept locally and sent as DELE at commit, followed by QUIT; a session
@@ -216,6 +249,8 @@ const build = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsInput) 
           let received = 0
           let outstanding = 0
           let current: MessageReply | undefined
+          // set when a reply shows the session out of step: the mails before it are given, then the stream fails
+          let outOfStep: MailboxError | undefined
           // Tops the window up to `window` RETR in flight. It runs once per pull, after the replies already received
           // were taken: one write per network read, which also acknowledges the server's data at once (waiting for
           // half the window to drain left the server's small writes behind Nagle and our delayed ACK, 40 ms each).
@@ -243,6 +278,7 @@ const build = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsInput) 
           // Each pull gives every reply already complete in the buffer (one network read often holds several
           // mails), and waits only when none is.
           const pull: Effect.Effect<Chunk.Chunk<RetrieveResult>, Option.Option<MailboxError>> = Effect.suspend(() => {
+            if (outOfStep !== undefined) return Effect.fail(Option.some(outOfStep))
             const results: Array<RetrieveResult> = []
             while (received < plan.length && results.length < 256) {
               if (outstanding === 0) {
@@ -261,6 +297,10 @@ const build = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsInput) 
               if (!done) break
               const result = Pop3Client.messageResult(connection, "RETR", current)
               current = undefined
+              if (Either.isRight(result) && outstanding > 1 && result.right.byteLength !== entry.size) {
+                outOfStep = outOfStepError(connection, number, entry, result.right)
+                if (outOfStep !== undefined) break
+              }
               outstanding--
               received++
               if (Either.isLeft(result) && !connection.usable) return Effect.fail(Option.some(result.left))
@@ -269,6 +309,11 @@ const build = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsInput) 
                   ? { _tag: "Retrieved", entry, bytes: result.right }
                   : { _tag: "Skipped", entry, error: result.left }
               )
+            }
+            if (outOfStep !== undefined) {
+              return results.length > 0
+                ? Effect.succeed(Chunk.unsafeFromArray(results))
+                : Effect.fail(Option.some(outOfStep))
             }
             const failure = refill()
             if (failure !== undefined) return Effect.fail(Option.some(failure))

@@ -519,6 +519,83 @@ describe("Pop3Mailbox against the in-process server", () => {
     })
   )
 
+  /** The mails a pipelined retrieval gives before it ends, and how it ends. */
+  const retrievedUntilEnd = (session: MailboxSession) =>
+    Effect.gen(function* () {
+      const entries = yield* session.list
+      const retrieved: Array<[string, string]> = []
+      const end = yield* Effect.exit(
+        Stream.runForEach(session.retrieveMany(entries), (result) =>
+          Effect.sync(() => {
+            if (result._tag === "Retrieved") retrieved.push([result.entry.uid, text(result.bytes)])
+          })
+        )
+      )
+      return { retrieved, end }
+    })
+
+  it.live("a RETR reply without its body puts the later replies out of step: the session stops before that mail", () =>
+    Effect.gen(function* () {
+      const { result, server } = yield* withSession(
+        {
+          mails: mails(5),
+          onCommand: ({ args, keyword }) => (keyword === "RETR" && args[0] === "3" ? "+OK 61 octets\r\n" : undefined)
+        },
+        (session) =>
+          Effect.gen(function* () {
+            const { end, retrieved } = yield* retrievedUntilEnd(session)
+            // the mails before it are the right ones; the one read in its place (mail 4 under mail 3's id) is not given
+            assert.deepStrictEqual(retrieved, [
+              ["uid-0001", mail(1)],
+              ["uid-0002", mail(2)]
+            ])
+            assert.strictEqual(reasonOf(end), "Protocol")
+            assert.match(
+              exitFailures(end)[0]!.message,
+              /^the reply to RETR 3 \(uid-0003\) begins with a POP3 status line and holds \d+ octets where LIST said \d+/
+            )
+            return yield* session.stat
+          })
+      )
+      assert.strictEqual(reasonOf(result), "Closed")
+      assert.strictEqual(server.mails.length, 5)
+      assert.isTrue(server.lines().includes("RETR 5"), "the RETRs were pipelined")
+    })
+  )
+
+  it.live("a mail that begins like a status line is read when LIST gave its size, or with pipelining off", () =>
+    Effect.gen(function* () {
+      const odd = "+OK this first line is not a header\r\nSubject: odd\r\n\r\nbody\r\n"
+      const serverOptions = { mails: [mail(1), odd, "-ERR\r\n\r\nbody\r\n", mail(4)] }
+      const expected = [
+        ["uid-0001", mail(1)],
+        ["uid-0002", odd],
+        ["uid-0003", "-ERR\r\n\r\nbody\r\n"],
+        ["uid-0004", mail(4)]
+      ]
+      const exact = yield* withSession(serverOptions, retrievedUntilEnd)
+      assert.isTrue(Exit.isSuccess(exact.result))
+      if (Exit.isSuccess(exact.result)) {
+        assert.deepStrictEqual(exact.result.value.retrieved, expected)
+        assert.isTrue(Exit.isSuccess(exact.result.value.end))
+      }
+      // a server whose LIST sizes are off cannot tell it from a shifted reply while RETRs are pipelined
+      const inexact = { ...serverOptions, listSize: (bytes: Uint8Array) => bytes.length + 7 }
+      const pipelined = yield* withSession(inexact, retrievedUntilEnd)
+      assert.isTrue(Exit.isSuccess(pipelined.result))
+      if (Exit.isSuccess(pipelined.result)) {
+        assert.deepStrictEqual(pipelined.result.value.retrieved, expected.slice(0, 1))
+        assert.strictEqual(reasonOf(pipelined.result.value.end), "Protocol")
+      }
+      const oneByOne = yield* withSession(inexact, retrievedUntilEnd, { pipelining: "off" })
+      assert.isTrue(Exit.isSuccess(oneByOne.result))
+      if (Exit.isSuccess(oneByOne.result)) {
+        assert.deepStrictEqual(oneByOne.result.value.retrieved, expected)
+        assert.isTrue(Exit.isSuccess(oneByOne.result.value.end))
+      }
+    })
+  )
+
   it.live("a server that never answers times out (greeting, or in the middle of a mail)", () =>
     Effect.gen(function* () {
       const timeout = { commandTimeout: Duration.millis(300) }
