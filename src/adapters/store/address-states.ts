@@ -14,7 +14,7 @@ import {
 import type { Reason } from "../../domain/report.js"
 import { databaseError, type StoreError } from "./errors.js"
 import type { HistoryEntry, StoredAddressState } from "./model.js"
-import { bool, chunksFor, DAY, flag, lookupChunks, num, numOrNull, textOrNull } from "./values.js"
+import { bool, chunksFor, DAY, flag, lookupChunks, num, numOrNull, rowInserter, textOrNull } from "./values.js"
 
 /** Which quarantined addresses a bulk operation applies to. Addresses on a list are never selected. */
 export interface QuarantineFilter {
@@ -102,6 +102,30 @@ const toRow = (stored: StoredAddressState) => {
 }
 const stateColumns = Object.keys(toRow({ state: initialState } as StoredAddressState))
 
+/** The values of `toRow`, in `stateColumns` order, pushed without a row object (the batch's upsert). */
+const pushState = (params: Array<unknown>, stored: StoredAddressState) => {
+  const state = stored.state
+  const quarantine = state.quarantine
+  params.push(
+    stored.address,
+    stored.domain,
+    stored.status,
+    state.list,
+    state.errorCount,
+    state.lastErrorAt,
+    state.lastErrorReason,
+    state.lastErrorType,
+    state.previousErrorAt,
+    state.previousErrorCount,
+    quarantine?.at ?? null,
+    quarantine?.reason ?? null,
+    quarantine?.type ?? null,
+    quarantine?.cause ?? null,
+    flag(quarantine?.suspect ?? false),
+    stored.updatedAt
+  )
+}
+
 const fromRow = (row: any): StoredAddressState => {
   const quarantinedAt = numOrNull(row.quarantined_at)
   const state: AddressState = {
@@ -126,20 +150,37 @@ const fromRow = (row: any): StoredAddressState => {
   return { address: row.address, domain: row.domain, status: row.status, state, updatedAt: num(row.updated_at) }
 }
 
-const historyRow = (entry: HistoryEntry) => ({
-  address: entry.address,
-  at: entry.at,
-  from_status: entry.from,
-  to_status: entry.to,
-  cause: entry.cause,
-  error_count: entry.errorCount,
-  reason: entry.reason,
-  suspect: flag(entry.suspect),
-  who: entry.who,
-  why: entry.why,
-  mail_sha256: entry.mailSha256,
-  record_index: entry.recordIndex
-})
+const historyColumns = [
+  "address",
+  "at",
+  "from_status",
+  "to_status",
+  "cause",
+  "error_count",
+  "reason",
+  "suspect",
+  "who",
+  "why",
+  "mail_sha256",
+  "record_index"
+]
+
+const pushHistory = (params: Array<unknown>, entry: HistoryEntry) => {
+  params.push(
+    entry.address,
+    entry.at,
+    entry.from,
+    entry.to,
+    entry.cause,
+    entry.errorCount,
+    entry.reason,
+    flag(entry.suspect),
+    entry.who,
+    entry.why,
+    entry.mailSha256,
+    entry.recordIndex
+  )
+}
 
 /** A row of `address_history`, as every reader of the history maps it. */
 export const fromHistoryRow = (row: any): HistoryEntry => ({
@@ -202,21 +243,28 @@ export const make = Effect.gen(function* () {
     Effect.mapError(databaseError("locking address states"))
   )
 
+  const upsertStates = rowInserter(
+    sql,
+    `INSERT INTO address_states (${stateColumns.join(", ")})`,
+    stateColumns.length,
+    `ON CONFLICT (address) DO UPDATE SET ${stateColumns
+      .filter((column) => column !== "address")
+      .map((column) => `${column} = excluded.${column}`)
+      .join(", ")}`
+  )
+  const insertHistory = rowInserter(
+    sql,
+    `INSERT INTO address_history (${historyColumns.join(", ")})`,
+    historyColumns.length
+  )
+
   const save = Effect.fn("AddressStates.save")(
     function* (states: ReadonlyArray<StoredAddressState>, history: ReadonlyArray<HistoryEntry>) {
       const latest = [...new Map(states.map((s) => [s.address, s])).values()].sort((a, b) =>
         a.address < b.address ? -1 : a.address > b.address ? 1 : 0
       )
-      const updates = stateColumns
-        .filter((column) => column !== "address")
-        .map((column) => `${column} = excluded.${column}`)
-        .join(", ")
-      for (const chunk of chunksFor(latest, stateColumns.length)) {
-        yield* sql`INSERT INTO address_states ${sql.insert(chunk.map(toRow))} ON CONFLICT (address) DO UPDATE SET ${sql.literal(updates)}`
-      }
-      for (const chunk of chunksFor(history, 12)) {
-        yield* sql`INSERT INTO address_history ${sql.insert(chunk.map(historyRow))}`
-      }
+      yield* upsertStates(latest, pushState)
+      yield* insertHistory(history, pushHistory)
     },
     Effect.mapError(databaseError("saving address states"))
   )

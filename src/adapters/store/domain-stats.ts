@@ -4,7 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { databaseError, type StoreError } from "./errors.js"
 import type { DomainCount } from "./model.js"
-import { chunksFor, lookupChunks, num } from "./values.js"
+import { lookupChunks, num, rowInserter } from "./values.js"
 
 /** Totals of one receiving domain's counters over a period. */
 export interface DomainTotals {
@@ -58,13 +58,18 @@ export const sumCounts = (counts: ReadonlyArray<DomainCount>): Array<DomainCount
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
 
+  const insertCounts = rowInserter(
+    sql,
+    "INSERT INTO domain_counts (domain, hour, counter, n)",
+    4,
+    "ON CONFLICT (domain, hour, counter) DO UPDATE SET n = domain_counts.n + excluded.n"
+  )
+
   const add = Effect.fn("DomainStats.add")(
     function* (counts: ReadonlyArray<DomainCount>) {
-      for (const chunk of chunksFor(sumCounts(counts), 4)) {
-        yield* sql`INSERT INTO domain_counts ${sql.insert(
-          chunk.map((c) => ({ domain: c.domain, hour: c.hour, counter: c.counter, n: c.n }))
-        )} ON CONFLICT (domain, hour, counter) DO UPDATE SET n = domain_counts.n + excluded.n`
-      }
+      yield* insertCounts(sumCounts(counts), (params, c) => {
+        params.push(c.domain, c.hour, c.counter, c.n)
+      })
     },
     Effect.mapError(databaseError("counting against domains"))
   )

@@ -7,7 +7,7 @@ import type { ReviewStatus } from "../../domain/qualification-log.js"
 import type { Actor } from "../../domain/quarantine.js"
 import { databaseError, type StoreError } from "./errors.js"
 import type { QualificationEntry } from "./model.js"
-import { chunksFor, num, numOrNull, textOrNull } from "./values.js"
+import { num, numOrNull, rowInserter, textOrNull } from "./values.js"
 
 /**
  * The qualification log: each distinct normalised diagnostic text with how often it was seen, the qualification it
@@ -76,28 +76,33 @@ const mergeSightings = (entries: ReadonlyArray<QualificationEntry>): Array<Quali
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
 
-  const record = Effect.fn("QualificationLog.record")(
-    function* (entries: ReadonlyArray<QualificationEntry>) {
-      for (const chunk of chunksFor(mergeSightings(entries), 12)) {
-        yield* sql`INSERT INTO qualification_log ${sql.insert(
-          chunk.map((e) => ({
-            text_key: e.textKey,
-            text: e.text,
-            sample: e.sample,
-            status: e.status,
-            reply_code: e.replyCode,
-            type: e.type,
-            reason: e.reason,
-            rule: e.rule,
-            seen: e.seen,
-            first_seen: e.firstSeen,
-            last_seen: e.lastSeen,
-            review: e.review
-          }))
-        )} ON CONFLICT (text_key) DO UPDATE SET seen = qualification_log.seen + excluded.seen,
+  const insertSightings = rowInserter(
+    sql,
+    "INSERT INTO qualification_log (text_key, text, sample, status, reply_code, type, reason, rule, seen, first_seen, last_seen, review)",
+    12,
+    `ON CONFLICT (text_key) DO UPDATE SET seen = qualification_log.seen + excluded.seen,
         last_seen = excluded.last_seen, status = excluded.status, reply_code = excluded.reply_code,
         type = excluded.type, reason = excluded.reason, rule = excluded.rule`
-      }
+  )
+
+  const record = Effect.fn("QualificationLog.record")(
+    function* (entries: ReadonlyArray<QualificationEntry>) {
+      yield* insertSightings(mergeSightings(entries), (params, e) => {
+        params.push(
+          e.textKey,
+          e.text,
+          e.sample,
+          e.status,
+          e.replyCode,
+          e.type,
+          e.reason,
+          e.rule,
+          e.seen,
+          e.firstSeen,
+          e.lastSeen,
+          e.review
+        )
+      })
     },
     Effect.mapError(databaseError("updating the qualification log"))
   )

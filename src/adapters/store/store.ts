@@ -467,11 +467,27 @@ export const make = (options: Partial<StoreSettings> = {}) =>
                   const applied = applyEvent(stored, event, now)
                   states.set(address, applied.stored)
                   for (const t of applied.transitions) {
-                    history.push({ ...t, address, mailSha256: mail.key.sha256, recordIndex: item.index })
+                    // fields named, not spread: a spread copies through the slow path, once per transition
+                    const { at, from, to, cause, errorCount, reason, suspect, who, why } = t
+                    const change = { at, from, to, cause, errorCount, reason, suspect, who, why, address }
+                    history.push({
+                      at,
+                      from,
+                      to,
+                      cause,
+                      errorCount,
+                      reason,
+                      suspect,
+                      who,
+                      why,
+                      address,
+                      mailSha256: mail.key.sha256,
+                      recordIndex: item.index
+                    })
                     const mailKey = ledgerKeyString(mail.key)
-                    const list = transitionsByMail.get(mailKey) ?? []
-                    list.push({ ...t, address })
-                    transitionsByMail.set(mailKey, list)
+                    const list = transitionsByMail.get(mailKey)
+                    if (list === undefined) transitionsByMail.set(mailKey, [change])
+                    else list.push(change)
                   }
                 }
               } else if (counter !== null && counter.startsWith("ours:")) {
