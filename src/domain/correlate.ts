@@ -1,7 +1,7 @@
 import type { TokenVerifier } from "./codec.js"
 import { findAddresses } from "./extraction.js"
 import type { MimeEntity } from "./mail.js"
-import { type Correlation, noCorrelation, type SignedIds } from "./report.js"
+import { type Correlation, noCorrelation } from "./report.js"
 
 /** For a decoder without signing keys: nothing verifies. */
 export const noVerifier: TokenVerifier = { messageId: () => null, verp: () => null }

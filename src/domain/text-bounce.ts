@@ -7,7 +7,6 @@ import {
   findAddresses,
   oneLine
 } from "./extraction.js"
-import type { Reason } from "./report.js"
 import { findSmtpCommand } from "./qualify.js"
 import { findEnhancedStatus, findReplyCode } from "./status.js"
 

@@ -16,7 +16,6 @@ import {
   messageIdDomain,
   type ReboundProcess,
   signingKey,
-  sleep,
   spawnRebound,
   waitFor,
   writeConfig,

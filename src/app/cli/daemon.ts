@@ -1,6 +1,5 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import { Context, Duration, Effect, Either, Layer, Option } from "effect"
 import { MailboxError } from "../../adapters/mailbox/mailbox.js"
 import { Store } from "../../adapters/store/store.js"

@@ -11,7 +11,6 @@ import { noCorrelation } from "../../../src/domain/report.js"
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rebound-checkpointer-"))
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 
-const pageSize = 4096
 const walSize = (file: string) => (fs.existsSync(`${file}-wal`) ? fs.statSync(`${file}-wal`).size : 0)
 
 const bounce = (n: number): MailToApply => {
