@@ -46,7 +46,7 @@ const beginsWith = (bytes: Uint8Array, indicator: string) => {
  * deleted. A mail that really begins with "+OK" and has its LIST size passes; on a server whose LIST sizes are not
  * exact, `pipelining: "off"` reads it (with one RETR in flight, a missing body is a timeout, never a shift).
  */
-const outOfStepError = (
+const breakIfOutOfStep = (
   connection: Pop3Connection,
   number: number,
   entry: MailboxEntry,
@@ -298,7 +298,7 @@ const build = Effect.fn("Pop3Mailbox.make")(function* (input: Pop3OptionsInput) 
               const result = Pop3Client.messageResult(connection, "RETR", current)
               current = undefined
               if (Either.isRight(result) && outstanding > 1 && result.right.byteLength !== entry.size) {
-                outOfStep = outOfStepError(connection, number, entry, result.right)
+                outOfStep = breakIfOutOfStep(connection, number, entry, result.right)
                 if (outOfStep !== undefined) break
               }
               outstanding--
