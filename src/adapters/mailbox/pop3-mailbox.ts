@@ -21,7 +21,7 @@ import {
   type RetrieveResult
 } from "./mailbox.js"
 import * as Pop3Client from "./pop3-client.js"
-import { encodeCommand } from "./pop3-codec.js"
+import { encodeCommand, parseStatusLine } from "./pop3-codec.js"
 import { type MessageReply, messageReply, type Pop3Connection } from "./pop3-connection.js"
 import { config, Pop3Options, type Pop3OptionsInput } from "./pop3-options.js"
 import * as TokenProvider from "./token-provider.js"
@@ -31,11 +31,14 @@ const aheadIdle = Duration.seconds(30)
 
 const closedError = (why: string) => new MailboxError({ reason: "Closed", message: `the POP3 session ${why}` })
 
-const beginsWith = (bytes: Uint8Array, indicator: string) => {
-  if (bytes.length < indicator.length) return false
-  for (let i = 0; i < indicator.length; i++) if (bytes[i] !== indicator.charCodeAt(i)) return false
-  const next = bytes[indicator.length]
-  return next === undefined || next === 0x20 || next === 0x0d || next === 0x0a
+/** Whether a mail's first line reads as a reply's "+OK" or "-ERR" line, by the rules the client reads replies with. */
+const beginsWithStatusLine = (bytes: Uint8Array) => {
+  // the indicator and what follows it are within the first few octets: a longer line is cut, not searched or copied
+  const first = bytes.subarray(0, 16)
+  const lineFeed = first.indexOf(0x0a)
+  const head = Buffer.from(first.buffer, first.byteOffset, lineFeed < 0 ? first.length : lineFeed)
+  const status = parseStatusLine(head.toString("latin1").replace(/\r$/, ""))
+  return Either.isRight(status) && status.right._tag !== "Continue"
 }
 
 /**
@@ -52,7 +55,7 @@ const breakIfOutOfStep = (
   entry: MailboxEntry,
   bytes: Uint8Array
 ): MailboxError | undefined =>
-  beginsWith(bytes, "+OK") || beginsWith(bytes, "-ERR")
+  beginsWithStatusLine(bytes)
     ? connection.break(
         new MailboxError({
           reason: "Protocol",
