@@ -14,7 +14,7 @@ import {
 import type { Reason } from "../../domain/report.js"
 import { databaseError, type StoreError } from "./errors.js"
 import type { HistoryEntry, StoredAddressState } from "./model.js"
-import { bool, chunksFor, DAY, flag, lookupChunks, num, numOrNull, rowInserter, textOrNull } from "./values.js"
+import { bool, DAY, flag, lookupChunks, num, numOrNull, rowInserter, textOrNull } from "./values.js"
 
 /** Which quarantined addresses a bulk operation applies to. Addresses on a list are never selected. */
 export interface QuarantineFilter {
@@ -79,30 +79,26 @@ export class AddressStates extends Context.Tag("rebound/Store/AddressStates")<
   }
 >() {}
 
-const toRow = (stored: StoredAddressState) => {
-  const { quarantine, ...state } = stored.state
-  return {
-    address: stored.address,
-    domain: stored.domain,
-    status: stored.status,
-    list: state.list,
-    error_count: state.errorCount,
-    last_error_at: state.lastErrorAt,
-    last_error_reason: state.lastErrorReason,
-    last_error_type: state.lastErrorType,
-    previous_error_at: state.previousErrorAt,
-    previous_error_count: state.previousErrorCount,
-    quarantined_at: quarantine?.at ?? null,
-    quarantine_reason: quarantine?.reason ?? null,
-    quarantine_type: quarantine?.type ?? null,
-    quarantine_cause: quarantine?.cause ?? null,
-    suspect: flag(quarantine?.suspect ?? false),
-    updated_at: stored.updatedAt
-  }
-}
-const stateColumns = Object.keys(toRow({ state: initialState } as StoredAddressState))
+const stateColumns = [
+  "address",
+  "domain",
+  "status",
+  "list",
+  "error_count",
+  "last_error_at",
+  "last_error_reason",
+  "last_error_type",
+  "previous_error_at",
+  "previous_error_count",
+  "quarantined_at",
+  "quarantine_reason",
+  "quarantine_type",
+  "quarantine_cause",
+  "suspect",
+  "updated_at"
+]
 
-/** The values of `toRow`, in `stateColumns` order, pushed without a row object (the batch's upsert). */
+/** A state's values in `stateColumns` order, pushed into a statement's parameters without a row object. */
 const pushState = (params: Array<unknown>, stored: StoredAddressState) => {
   const state = stored.state
   const quarantine = state.quarantine
@@ -220,17 +216,20 @@ export const make = Effect.gen(function* () {
     Effect.mapError(databaseError("reading an address state"))
   )
 
+  const insertUnseen = rowInserter(
+    sql,
+    `INSERT INTO address_states (${stateColumns.join(", ")})`,
+    stateColumns.length,
+    "ON CONFLICT (address) DO NOTHING"
+  )
+
   const lock = Effect.fn("AddressStates.lock")(
     function* (addresses: ReadonlyArray<NormalizedAddress>, now: number) {
       const sorted = [...new Set(addresses)].sort()
       const states = new Map<NormalizedAddress, StoredAddressState>()
       if (isPostgres) {
         // concurrent writers must meet on a row to lock it; SQLite has one writer at a time, this transaction
-        for (const chunk of chunksFor(sorted, stateColumns.length)) {
-          yield* sql`INSERT INTO address_states ${sql.insert(
-            chunk.map((address) => toRow(unseen(address, now)))
-          )} ON CONFLICT (address) DO NOTHING`
-        }
+        yield* insertUnseen(sorted, (params, address) => pushState(params, unseen(address, now)))
       }
       for (const chunk of lookupChunks(sorted)) {
         const rows =
