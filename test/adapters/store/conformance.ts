@@ -1,7 +1,15 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Clock, Effect, Fiber, Layer, Option, Schedule, TestClock, TestServices } from "effect"
-import type { BounceRecord, BounceReport, Correlation } from "../../../src/domain/report.js"
+import { Clock, Effect, FastCheck as fc, Fiber, Layer, Option, Schedule, TestClock, TestServices } from "effect"
+import type { NormalizedAddress } from "../../../src/domain/address.js"
+import {
+  type AddressList,
+  type AddressState,
+  type ErrorType,
+  type QuarantineCause,
+  statusOf as statusOfState
+} from "../../../src/domain/quarantine.js"
+import type { BounceRecord, BounceReport, Correlation, Reason } from "../../../src/domain/report.js"
 import { noCorrelation } from "../../../src/domain/report.js"
 import { type AddressListFilter, AddressStates } from "../../../src/adapters/store/address-states.js"
 import { BounceEvents } from "../../../src/adapters/store/bounce-events.js"
@@ -9,11 +17,66 @@ import { DeliveryLog } from "../../../src/adapters/store/delivery-log.js"
 import { DomainStats } from "../../../src/adapters/store/domain-stats.js"
 import type { StoreError } from "../../../src/adapters/store/errors.js"
 import { MailLedger } from "../../../src/adapters/store/mail-ledger.js"
-import type { LedgerKey, MailOutcome } from "../../../src/adapters/store/model.js"
+import type { LedgerKey, MailOutcome, StoredAddressState } from "../../../src/adapters/store/model.js"
 import { migrations } from "../../../src/adapters/store/migrations.js"
 import { QualificationLog } from "../../../src/adapters/store/qualification-log.js"
 import { RawArchive } from "../../../src/adapters/store/raw-archive.js"
 import { type MailToApply, type Repositories, sha256Hex, Store } from "../../../src/adapters/store/store.js"
+
+const time = fc.integer({ min: 1_600_000_000_000, max: 1_900_000_000_000 })
+const reasons = fc.constantFrom<Reason>("userunknown", "mailboxfull", "blocked")
+const errorTypes = fc.constantFrom<ErrorType>("hard", "soft")
+const stateArbitrary: fc.Arbitrary<AddressState> = fc.record({
+  list: fc.constantFrom<AddressList | null>(null, "allow", "deny"),
+  errorCount: fc.nat(9),
+  lastErrorAt: fc.option(time, { nil: null }),
+  lastErrorReason: fc.option(reasons, { nil: null }),
+  lastErrorType: fc.option(errorTypes, { nil: null }),
+  previousErrorAt: fc.option(time, { nil: null }),
+  previousErrorCount: fc.nat(9),
+  quarantine: fc.option(
+    fc.record({
+      at: time,
+      reason: reasons,
+      type: errorTypes,
+      cause: fc.constantFrom<QuarantineCause>("hard-bounce", "error-threshold"),
+      suspect: fc.boolean()
+    }),
+    { nil: null }
+  )
+})
+
+/** A state, and one that keeps each of its fields (and each field of its quarantine) or takes another's, 3 in 4 kept. */
+const statePairs = fc
+  .tuple(stateArbitrary, stateArbitrary, fc.array(fc.nat(3), { minLength: 13, maxLength: 13 }))
+  .map(([before, other, draws]): [AddressState, AddressState] => {
+    const keep = draws.map((n) => n > 0)
+    const quarantine =
+      before.quarantine !== null && other.quarantine !== null
+        ? {
+            at: keep[8] ? before.quarantine.at : other.quarantine.at,
+            reason: keep[9] ? before.quarantine.reason : other.quarantine.reason,
+            type: keep[10] ? before.quarantine.type : other.quarantine.type,
+            cause: keep[11] ? before.quarantine.cause : other.quarantine.cause,
+            suspect: keep[12] ? before.quarantine.suspect : other.quarantine.suspect
+          }
+        : keep[8]
+          ? before.quarantine
+          : other.quarantine
+    return [
+      before,
+      {
+        list: keep[0] ? before.list : other.list,
+        errorCount: keep[1] ? before.errorCount : other.errorCount,
+        lastErrorAt: keep[2] ? before.lastErrorAt : other.lastErrorAt,
+        lastErrorReason: keep[3] ? before.lastErrorReason : other.lastErrorReason,
+        lastErrorType: keep[4] ? before.lastErrorType : other.lastErrorType,
+        previousErrorAt: keep[5] ? before.previousErrorAt : other.previousErrorAt,
+        previousErrorCount: keep[6] ? before.previousErrorCount : other.previousErrorCount,
+        quarantine
+      }
+    ]
+  })
 
 /** A store implementation under test: a fresh, empty store per call. */
 export interface Backend {
@@ -170,6 +233,29 @@ export const conformance = (backend: Backend) => {
         assert.strictEqual(texts[0]?.seen, 1)
         const state = yield* store.address("someone@example.org")
         assert.strictEqual(state.state.quarantine?.at, start)
+      }))
+
+    test("a state written over another reads back whole, field by field", () =>
+      Effect.gen(function* () {
+        const states = yield* AddressStates
+        const sql = yield* SqlClient.SqlClient
+        const pairs = fc.sample(statePairs, { numRuns: 60, seed: 20261128 })
+        for (const [index, [before, after]] of pairs.entries()) {
+          const address = `pair${index}@example.org` as NormalizedAddress
+          const stored = (state: AddressState, updatedAt: number): StoredAddressState => ({
+            address,
+            domain: "example.org",
+            status: statusOfState(state),
+            state,
+            updatedAt
+          })
+          const first = stored(before, start)
+          const second = stored(after, start + HOUR)
+          yield* sql.withTransaction(states.save([first], []))
+          assert.deepStrictEqual(yield* states.get(address), Option.some(first))
+          yield* sql.withTransaction(states.save([second], []))
+          assert.deepStrictEqual(yield* states.get(address), Option.some(second), `pair ${index}`)
+        }
       }))
 
     test("every field of a record is stored with its correlation", () =>
