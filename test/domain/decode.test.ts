@@ -1,4 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as v8 from "node:v8"
+import * as vm from "node:vm"
 import { parseMail } from "../../src/adapters/mime/parse.js"
 import { decodeBounce, type DecodeOptions } from "../../src/domain/decode.js"
 import {
@@ -281,5 +283,47 @@ This address has been ignored.
     const report = decode(personalMail())
     assert.strictEqual(report.kind, "not-bounce")
     assert.strictEqual(report.records.length, 0)
+  })
+})
+
+describe("what a report keeps", () => {
+  it("none of its mail's text: held reports take a fraction of their mails' size", () => {
+    v8.setFlagsFromString("--expose-gc")
+    const gc = vm.runInNewContext("gc") as () => void
+    const body = "Hello, this is the newsletter body.\r\n"
+    const mails = Array.from({ length: 300 }, (_, index) => {
+      const mail = postfixDsn({
+        recipients: [
+          {
+            address: `reader${index}@receiver${index % 7}.example`,
+            status: "5.1.1",
+            diagnostic: `550 5.1.1 <reader${index}@receiver${index % 7}.example>: Recipient address rejected: User unknown`,
+            remoteMta: `mx.receiver${index % 7}.example`
+          }
+        ],
+        original: {
+          from: "news@sender.example",
+          to: `reader${index}@receiver${index % 7}.example`,
+          messageId: `<issue-12.reader${index}@sender.example>`,
+          subject: `Our newsletter, issue 12 (${index})`
+        }
+      }).toString("latin1")
+      // the returned newsletter, as most bounces carry it: about 24 KB of text
+      return Buffer.from(mail.replace(body, body + `${"A paragraph of the newsletter, returned. ".repeat(600)}\r\n`))
+    })
+    decode(mails[0]!)
+    gc()
+    gc()
+    const before = process.memoryUsage().heapUsed
+    const reports = mails.map((mail) => decode(mail))
+    gc()
+    gc()
+    const perReport = (process.memoryUsage().heapUsed - before) / reports.length
+    const mailSize = mails[0]!.length
+    assert.deepStrictEqual(
+      reports.map((report) => report.records[0]?.recipient),
+      mails.map((_, index) => `reader${index}@receiver${index % 7}.example`)
+    )
+    assert.isBelow(perReport, mailSize / 4, `${perReport.toFixed(0)} bytes of heap per report, mails of ${mailSize}`)
   })
 })
