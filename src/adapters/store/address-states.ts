@@ -216,12 +216,8 @@ export const make = Effect.gen(function* () {
     Effect.mapError(databaseError("reading an address state"))
   )
 
-  const insertUnseen = rowInserter(
-    sql,
-    `INSERT INTO address_states (${stateColumns.join(", ")})`,
-    stateColumns.length,
-    "ON CONFLICT (address) DO NOTHING"
-  )
+  const insertStates = `INSERT INTO address_states (${stateColumns.join(", ")})`
+  const insertUnseen = rowInserter(sql, insertStates, stateColumns.length, "ON CONFLICT (address) DO NOTHING")
 
   const lock = Effect.fn("AddressStates.lock")(
     function* (addresses: ReadonlyArray<NormalizedAddress>, now: number) {
@@ -244,7 +240,7 @@ export const make = Effect.gen(function* () {
 
   const upsertStates = rowInserter(
     sql,
-    `INSERT INTO address_states (${stateColumns.join(", ")})`,
+    insertStates,
     stateColumns.length,
     `ON CONFLICT (address) DO UPDATE SET ${stateColumns
       .filter((column) => column !== "address")
