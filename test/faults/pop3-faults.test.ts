@@ -265,7 +265,16 @@ describe("POP3 and store faults under the running poll loop", () => {
       () =>
         Effect.gen(function* () {
           const url = postgres.createDatabase("outage")
-          const { server, quits } = faultServer(() => undefined)
+          let stopIssued = () => {}
+          const stopped = new Promise<void>((resolve) => (stopIssued = resolve))
+          // the second session (mails 21 to 40, batches of 8) gets mail 37 only once the stop was issued: it has
+          // applied two batches by then and not its last, so the stop always falls in the middle of that session
+          const { server, quits } = faultServer(({ keyword }, uid) => {
+            if (keyword !== "RETR" || uid !== "uid-0037") return undefined
+            const mail = server.mails.find((m) => m.uid === uid)!.bytes
+            const reply = `+OK ${mail.length} octets\r\n${Buffer.from(encodeMultiline(mail)).toString("latin1")}`
+            return { _tag: "Hold", until: stopped, reply }
+          })
           yield* Effect.promise(() => server.start())
           const logs: Array<string> = []
           let remainingAtStop = 0
@@ -277,6 +286,7 @@ describe("POP3 and store faults under the running poll loop", () => {
             stoppedAt = Date.now()
             const start = stopPostgresForAWhile(postgres)
             remainingAtStop = server.mails.length
+            stopIssued()
             await new Promise((resolve) => setTimeout(resolve, 5000))
             remainingAtStart = server.mails.length
             start()

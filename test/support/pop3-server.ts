@@ -60,6 +60,8 @@ export type Reply =
   | { readonly _tag: "Hang" }
   /** write the parts one by one, pausing between them (a line split across network reads) */
   | { readonly _tag: "Trickle"; readonly parts: ReadonlyArray<string>; readonly pauseMillis: number }
+  /** give `reply` once `until` settles; the replies to later commands of the session wait behind it, in order */
+  | { readonly _tag: "Hold"; readonly until: Promise<unknown>; readonly reply: Reply }
 
 export interface CommandContext {
   readonly keyword: string
@@ -181,10 +183,19 @@ export class TestPop3Server {
     const write = (data: string | Uint8Array) => {
       if (!socket.destroyed) socket.write(data)
     }
-    const perform = (reply: Reply) => {
+    // set once a reply was held: every later reply of the session is chained behind it, so the order stays
+    let held: Promise<void> | undefined
+    const perform = (reply: Reply): void => {
+      if (held !== undefined) held = held.then(() => performNow(reply))
+      else held = performNow(reply)
+    }
+    const performNow = (reply: Reply): Promise<void> | undefined => {
       if (typeof reply === "string" || reply instanceof Uint8Array) write(reply)
       else if (reply._tag === "Hang") hung = true
-      else if (reply._tag === "Trickle") {
+      else if (reply._tag === "Hold") {
+        const release = () => performNow(reply.reply)
+        return reply.until.then(release, release)
+      } else if (reply._tag === "Trickle") {
         reply.parts.forEach((part, index) => setTimeout(() => write(part), index * reply.pauseMillis))
       } else {
         write(reply.data)
