@@ -40,10 +40,12 @@ export {
   outcomeOf,
   Processor,
   type ProcessorSettings,
+  SessionGuard,
   type Progress,
   type SessionResult
 } from "./app/processor.js"
 export { type AccountStatus, ProcessorStatus } from "./app/status.js"
+export { makeStopSignal, StopSignal, type StopSignalService } from "./app/stop.js"
 export {
   Account,
   AppConfig,

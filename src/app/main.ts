@@ -1,11 +1,11 @@
 import * as Command from "@effect/cli/Command"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect, Logger } from "effect"
 import { startupLogger } from "./app.js"
 import { rebound } from "./cli.js"
 import { packageVersion } from "./http/package-version.js"
+import { runMain } from "./stop.js"
 
 const cli = Command.run(rebound, { name: "rebound", version: packageVersion() })
 
@@ -15,5 +15,5 @@ cli(process.argv).pipe(
   Effect.provide(NodeContext.layer),
   // until a command installs the configured logger: logs and errors go to stderr, never into command output
   Effect.provide(Logger.replace(Logger.defaultLogger, startupLogger)),
-  NodeRuntime.runMain({ disablePrettyLogger: true })
+  runMain({ disablePrettyLogger: true })
 )

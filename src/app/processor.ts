@@ -28,6 +28,7 @@ import type { Account, UnappliedPolicy } from "./config.js"
 import * as Metrics from "./metrics.js"
 import { Leasing } from "./leasing.js"
 import { initialAccountStatus, ProcessorStatus } from "./status.js"
+import { StopSignal } from "./stop.js"
 import { takeUntilEffectChunked } from "./streams.js"
 
 /** One configured account and its mailbox. */
@@ -200,8 +201,11 @@ export class Processor extends Context.Tag("rebound/App/Processor")<
       handle: AccountHandle,
       onProgress?: (progress: Progress) => Effect.Effect<void>
     ) => Effect.Effect<ReadonlyArray<SessionResult>, MailboxError | StoreError | InjectedCrash>
-    /** Polls an account for ever on its schedule, with backoff on errors; never fails. */
-    readonly run: (handle: AccountHandle, pollEvery: Duration.Duration) => Effect.Effect<never>
+    /**
+     * Polls an account on its schedule, with backoff on errors; never fails. Returns once a stop is requested
+     * (`StopSignal`) and the session in hand has applied and committed what it held.
+     */
+    readonly run: (handle: AccountHandle, pollEvery: Duration.Duration) => Effect.Effect<void>
   }
 >() {}
 
@@ -521,8 +525,21 @@ export const make = (settings: ProcessorSettings) =>
       )
     })
 
-    const run = (handle: AccountHandle, pollEvery: Duration.Duration): Effect.Effect<never> => {
+    const run = (handle: AccountHandle, pollEvery: Duration.Duration): Effect.Effect<void> => {
       const name = handle.account.name
+      // a requested stop ends the waits at once, and sessions take no further mail (they check the guard)
+      const untilStopped = (wait: Effect.Effect<void>) =>
+        Effect.flatMap(StopSignal, (stop) =>
+          Effect.flatMap(stop.requested, (stopped) => (stopped ? Effect.void : Effect.raceFirst(wait, stop.await)))
+        )
+      const stoppable = (guard: Context.Tag.Service<typeof SessionGuard>) =>
+        Effect.map(StopSignal, (stop) => ({
+          keep: Effect.zipWith(guard.keep, stop.requested, (keep, stopped) => keep && !stopped)
+        }))
+      const withStop = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        Effect.flatMap(Effect.flatMap(SessionGuard, stoppable), (guard) =>
+          Effect.provideService(effect, SessionGuard, guard)
+        )
       const poll = Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         yield* status.update(name, (current) => ({ ...current, state: "polling", lastPollAt: now }))
@@ -550,7 +567,10 @@ export const make = (settings: ProcessorSettings) =>
             onSuccess: () =>
               Effect.zipRight(Metrics.countPoll(name, false), Ref.get(loginDelays)).pipe(
                 Effect.flatMap((delays) =>
-                  Effect.as(Effect.sleep(Duration.max(pollEvery, Duration.seconds(delays.get(name) ?? 0))), 0)
+                  Effect.as(
+                    untilStopped(Effect.sleep(Duration.max(pollEvery, Duration.seconds(delays.get(name) ?? 0)))),
+                    0
+                  )
                 )
               ),
             onFailure: (cause) =>
@@ -576,7 +596,7 @@ export const make = (settings: ProcessorSettings) =>
                 yield* log(`poll failed (${failed} in a row), next try in ${Duration.format(delay)}: ${message}`).pipe(
                   Effect.annotateLogs({ account: name })
                 )
-                yield* Effect.sleep(delay)
+                yield* untilStopped(Effect.sleep(delay))
                 return failed
               })
           }),
@@ -585,7 +605,7 @@ export const make = (settings: ProcessorSettings) =>
       const register = status.register(initialAccountStatus(name, handle.account.type))
       // the SMTP spool is shared through the store's work table, not leased
       if (Option.isNone(leasing) || handle.account.type === "smtp") {
-        return Effect.zipRight(register, Effect.zipRight(loop(0), Effect.never))
+        return Effect.zipRight(register, withStop(loop(0)))
       }
       // several processes on one store: poll only while this process holds the account's lease
       const leases = leasing.value
@@ -594,7 +614,7 @@ export const make = (settings: ProcessorSettings) =>
           const lease = yield* leases.account(name)
           if (Option.isNone(lease)) return
           yield* Effect.logInfo("account lease taken").pipe(Effect.annotateLogs({ account: name }))
-          yield* loop(0).pipe(Effect.provideService(SessionGuard, { keep: lease.value.keep }))
+          yield* loop(0).pipe(Effect.provideServiceEffect(SessionGuard, stoppable({ keep: lease.value.keep })))
           yield* Effect.logInfo("account lease given up").pipe(Effect.annotateLogs({ account: name }))
         })
       ).pipe(
@@ -602,7 +622,14 @@ export const make = (settings: ProcessorSettings) =>
           Effect.logWarning(`account lease: ${error.message}`).pipe(Effect.annotateLogs({ account: name }))
         )
       )
-      return Effect.zipRight(register, Effect.forever(Effect.zipRight(turn, Effect.sleep(leases.retryEvery))))
+      const turns: Effect.Effect<void> = Effect.flatMap(StopSignal, (stop) =>
+        Effect.flatMap(stop.requested, (stopped) =>
+          stopped
+            ? Effect.void
+            : Effect.zipRight(turn, Effect.zipRight(untilStopped(Effect.sleep(leases.retryEvery)), turns))
+        )
+      )
+      return Effect.zipRight(register, turns)
     }
 
     return Processor.of({ settings, session, drain, run })

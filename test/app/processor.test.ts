@@ -24,6 +24,7 @@ import {
   layer as processorLayer
 } from "../../src/app/processor.js"
 import { ProcessorStatus } from "../../src/app/status.js"
+import { makeStopSignal, StopSignal } from "../../src/app/stop.js"
 import { eximBounce, personalMail, postfixDsn, qmailBounce } from "../support/mails.js"
 
 const key: SigningKey = { id: "k1", secret: Redacted.make("processor-test-secret-0123") }
@@ -516,5 +517,53 @@ describe("Processor", () => {
       const states = yield* AddressStates
       assert.lengthOf(yield* states.list({ status: "quarantined", limit: 10 }), 1)
     }).pipe(Effect.provide(layers([])))
+  )
+
+  it.effect("a stop ends the wait for the next poll at once: run returns without another session", () =>
+    Effect.gen(function* () {
+      const processor = yield* Processor
+      const mailbox = yield* SimulatedMailboxHandle
+      const stop = yield* makeStopSignal
+      const running = yield* Effect.fork(
+        processor
+          .run(yield* handleFor(accountOf()), Duration.hours(1))
+          .pipe(Effect.provideService(StopSignal, stop.signal))
+      )
+      yield* TestClock.adjust(Duration.seconds(1))
+      assert.strictEqual((yield* mailbox.stats).opened, 1)
+      yield* stop.request
+      // no time passes: the hour's wait is cut short
+      const exit = yield* Fiber.await(running)
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.strictEqual((yield* mailbox.stats).opened, 1)
+    }).pipe(Effect.provide(layers([])))
+  )
+
+  it.effect("a stop in the middle of a session: the mail in hand is the last, its batch applied and committed", () =>
+    Effect.gen(function* () {
+      const processor = yield* Processor
+      const mailbox = yield* SimulatedMailboxHandle
+      const ledger = yield* MailLedger
+      // asked once before the poll, then once for each mail as it comes: the stop comes with the sixth mail
+      const asked = yield* Ref.make(0)
+      const requested = Ref.updateAndGet(asked, (n) => n + 1).pipe(Effect.map((n) => n > 6))
+      const running = yield* Effect.fork(
+        processor
+          .run(yield* handleFor(accountOf()), Duration.hours(1))
+          .pipe(Effect.provideService(StopSignal, { requested, await: Effect.never }))
+      )
+      yield* TestClock.adjust(Duration.seconds(1))
+      const exit = yield* Fiber.await(running)
+      assert.isTrue(Exit.isSuccess(exit), "run returns by itself")
+      // batches of 4: the first one, then the sixth mail's, cut short at it
+      assert.lengthOf(yield* mailbox.messages, 14)
+      assert.strictEqual((yield* mailbox.stats).committed, 1)
+      assert.strictEqual((yield* mailbox.stats).opened, 1)
+      const outcomes = yield* ledger.outcomes(0)
+      assert.strictEqual(
+        Object.values(outcomes).reduce((sum, n) => sum + (n ?? 0), 0),
+        6
+      )
+    }).pipe(Effect.provide(layers(mails(20))))
   )
 })

@@ -1,12 +1,13 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
-import { Context, Duration, Effect, Either, Layer, Option } from "effect"
+import { Context, Duration, Effect, Either, Fiber, Layer, Option } from "effect"
 import { MailboxError } from "../../adapters/mailbox/mailbox.js"
 import { Store } from "../../adapters/store/store.js"
 import { accountHandles, leasedCoreLayer, smtpListenerLayer } from "../app.js"
 import { type AppConfig, pollInterval } from "../config.js"
 import { accountLease, Leasing, onceAcrossProcesses } from "../leasing.js"
 import { Processor, type Progress, SessionGuard, type SessionResult } from "../processor.js"
+import { processStopSignal, StopSignal, stopGraceMillis } from "../stop.js"
 import { configOption, withConfig } from "./shared.js"
 
 const write = (text: string) => Effect.sync(() => void process.stdout.write(text))
@@ -48,11 +49,17 @@ export const daemon = (config: AppConfig) =>
     const handles = yield* accountHandles(config)
     const processor = yield* Processor
     const store = yield* Store
+    const stop = yield* processStopSignal
+    const polls: Array<Fiber.RuntimeFiber<void>> = []
     for (const handle of handles) {
       yield* Effect.logInfo(`polling every ${Duration.format(pollInterval(handle.account))}`).pipe(
         Effect.annotateLogs({ account: handle.account.name, type: handle.account.type })
       )
-      yield* Effect.forkScoped(processor.run(handle, pollInterval(handle.account)))
+      polls.push(
+        yield* Effect.forkScoped(
+          processor.run(handle, pollInterval(handle.account)).pipe(Effect.provideService(StopSignal, stop))
+        )
+      )
     }
     // the daily job runs once a day across every process on the store, in whichever claims it
     const leasing = yield* Leasing
@@ -65,7 +72,12 @@ export const daemon = (config: AppConfig) =>
         job: store.maintenance
       })
     )
-    return yield* Effect.never
+    yield* stop.await
+    yield* Effect.logInfo(
+      `stopping: each session in hand applies and commits what it holds (at most ${stopGraceMillis / 1000} s, or at a second signal)`
+    )
+    yield* Fiber.joinAll(polls)
+    yield* Effect.logInfo("stopped")
   }).pipe(Effect.scoped, Effect.provide(leasedCoreLayer(config, true)))
 
 const run = Command.make("run", { config: configOption }, ({ config }) =>
@@ -74,7 +86,7 @@ const run = Command.make("run", { config: configOption }, ({ config }) =>
   )
 ).pipe(
   Command.withDescription(
-    "Run the daemon: poll every configured account on its schedule, serve the HTTP API and dashboard (127.0.0.1:8025 by default) and the SMTP listener when configured, run the daily job; until SIGTERM/SIGINT (the mail in hand is finished and committed, then the process exits 0)."
+    "Run the daemon: poll every configured account on its schedule, serve the HTTP API and dashboard (127.0.0.1:8025 by default) and the SMTP listener when configured, run the daily job; until SIGTERM/SIGINT: sessions take no further mail, apply and commit the mails they hold, then the process exits 0 (a second signal, or 30 s, interrupts: applied mails are still committed, the rest stay in the mailbox)."
   )
 )
 
@@ -139,8 +151,22 @@ const once = Command.make(
         const processor = yield* Processor
         const leasing = yield* Leasing
         const report = progressReporter(process.stderr.isTTY === true)
+        yield* Effect.logInfo(trustNotice(loaded))
+        const stop = yield* processStopSignal
+        yield* Effect.forkScoped(
+          Effect.zipRight(
+            stop.await,
+            Effect.logInfo(
+              `stopping: the session in hand applies and commits the mails it holds (at most ${stopGraceMillis / 1000} s, or at a second signal); the accounts not yet emptied are skipped`
+            )
+          )
+        )
         let failed = false
         for (const handle of handles) {
+          if (yield* stop.requested) {
+            yield* write(`${handle.account.name}: skipped, stop requested\n`)
+            continue
+          }
           // an account another live process is emptying is skipped, not waited for
           const lease =
             handle.account.type === "smtp"
@@ -159,8 +185,9 @@ const once = Command.make(
             )
             continue
           }
+          const keep = Effect.zipWith(lease.right.keep, stop.requested, (keep, stopped) => keep && !stopped)
           const results = yield* processor.drain(handle, report).pipe(
-            Effect.provideService(SessionGuard, { keep: lease.right.keep }),
+            Effect.provideService(SessionGuard, { keep }),
             Effect.catchAll((error) =>
               Effect.zipRight(
                 Effect.zipRight(
@@ -178,7 +205,7 @@ const once = Command.make(
     )
 ).pipe(
   Command.withDescription(
-    "Empty every account (or one) once and exit: sessions until each mailbox holds nothing new; a progress bar on a terminal."
+    "Empty every account (or one) once and exit: sessions until each mailbox holds nothing new; a progress bar on a terminal. SIGTERM/SIGINT: the session in hand applies and commits the mails it holds, the other accounts are skipped, exit 0."
   )
 )
 
