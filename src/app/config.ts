@@ -39,6 +39,29 @@ export const UnappliedPolicy = Schema.Struct({
   smtpHost: withDefault(Schema.String, () => "127.0.0.1", "the SMTP relay used to forward"),
   smtpPort: withDefault(Port, () => 25, "the port of the SMTP relay")
 })
+  // the rule below, for editors: the JSON Schema generator leaves out the annotations of a filter over a struct with
+  // defaults (a transformation), so they are on the struct
+  .annotations({
+    description: "what happens to mails that were not applied",
+    jsonSchema: {
+      if: { properties: { action: { const: "forward" } }, required: ["action"] },
+      then: { required: ["forwardTo"], properties: { forwardTo: { pattern: "\\S" } } }
+    }
+  })
+  .pipe(
+    // without an address the processor could not forward, and would archive every mail instead, saying nothing
+    Schema.filter(
+      (policy) =>
+        policy.action !== "forward" ||
+        (policy.forwardTo !== undefined && policy.forwardTo.trim() !== "") || {
+          path: ["forwardTo"],
+          message:
+            policy.forwardTo === undefined
+              ? 'is missing: action "forward" needs the operator address to forward to'
+              : 'is empty: action "forward" needs the operator address to forward to'
+        }
+    )
+  )
 export type UnappliedPolicy = typeof UnappliedPolicy.Type
 
 const accountCommon = {
@@ -168,6 +191,22 @@ export const LeaseConfig = Schema.Struct({
 })
 export type LeaseConfig = typeof LeaseConfig.Type
 
+/** Each account name once: the ledger, the leases and the account's status are keyed by it. */
+const uniqueAccountNames = (accounts: ReadonlyArray<Account>): ReadonlyArray<Schema.FilterIssue> => {
+  const firstIndex = new Map<string, number>()
+  const issues: Array<Schema.FilterIssue> = []
+  accounts.forEach((account, index) => {
+    const first = firstIndex.get(account.name)
+    if (first === undefined) firstIndex.set(account.name, index)
+    else
+      issues.push({
+        path: [index, "name"],
+        message: `"${account.name}" is already the name of accounts.${first}: account names must be unique`
+      })
+  })
+  return issues
+}
+
 /** The whole of rebound.config.json. */
 export const AppConfig = Schema.Struct({
   $schema: Schema.optional(Schema.String),
@@ -182,7 +221,8 @@ export const AppConfig = Schema.Struct({
     "where state is kept"
   ),
   accounts: withDefault(
-    Schema.Array(Account),
+    // JSON Schema has no keyword for unique names; the empty jsonSchema keeps the description in the published one
+    Schema.Array(Account).pipe(Schema.filter(uniqueAccountNames, { jsonSchema: {} })),
     () => [defaultInboxAccount],
     "the bounce mailboxes to empty (default: a Maildir on ./inbox, polled every 5 s)"
   ),

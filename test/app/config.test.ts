@@ -102,6 +102,78 @@ describe("configuration", () => {
     })
   )
 
+  it.effect('rejects action "forward" without an address to forward to, naming the key', () =>
+    Effect.gen(function* () {
+      const local = { type: "maildir", name: "local", path: "/srv/bounces" }
+      const pop3 = {
+        type: "pop3",
+        name: "pop",
+        host: "pop.example.com",
+        auth: { mechanism: "plain", username: "bounce", password: "s3cret" }
+      }
+      const missing = yield* Effect.flip(
+        decodeConfig({ accounts: [{ ...local, unapplied: { action: "forward", forwardWhich: "unqualified" } }] })
+      )
+      assert.strictEqual(missing.reason, "Invalid")
+      assert.deepStrictEqual(missing.message.split("\n"), [
+        'accounts.0.unapplied.forwardTo: is missing: action "forward" needs the operator address to forward to'
+      ])
+      const blank = yield* Effect.flip(
+        decodeConfig({ accounts: [local, { ...pop3, unapplied: { action: "forward", forwardTo: " " } }] })
+      )
+      assert.deepStrictEqual(blank.message.split("\n"), [
+        'accounts.1.unapplied.forwardTo: is empty: action "forward" needs the operator address to forward to'
+      ])
+      const fromEnvironment = yield* Effect.flip(
+        loadConfig(writeConfig({})).pipe(
+          withEnv({ REBOUND_ACCOUNTS: JSON.stringify([{ ...local, unapplied: { action: "forward" } }]) }),
+          Effect.provide(NodeContext.layer)
+        )
+      )
+      assert.include(fromEnvironment.message, "accounts.0.unapplied.forwardTo: is missing")
+      const valid = yield* decodeConfig({
+        accounts: [
+          { ...local, unapplied: { action: "forward", forwardTo: "ops@sender.example" } },
+          { ...pop3, unapplied: { action: "delete" } }
+        ]
+      })
+      assert.deepStrictEqual(
+        valid.accounts.map((account) => [account.unapplied.action, account.unapplied.forwardTo]),
+        [
+          ["forward", "ops@sender.example"],
+          ["delete", undefined]
+        ]
+      )
+    })
+  )
+
+  it.effect("rejects two accounts of one name, naming the name and both keys", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        decodeConfig({
+          accounts: [
+            { type: "maildir", name: "bounces", path: "/srv/a" },
+            { type: "smtp", name: "mx" },
+            { type: "maildir", name: "bounces", path: "/srv/b" },
+            { type: "smtp", name: "mx" }
+          ]
+        })
+      )
+      assert.strictEqual(error.reason, "Invalid")
+      assert.deepStrictEqual(error.message.split("\n"), [
+        'accounts.2.name: "bounces" is already the name of accounts.0: account names must be unique',
+        'accounts.3.name: "mx" is already the name of accounts.1: account names must be unique'
+      ])
+      const distinct = yield* decodeConfig({
+        accounts: [
+          { type: "maildir", name: "bounces", path: "/srv/a" },
+          { type: "maildir", name: "bounces-2", path: "/srv/b" }
+        ]
+      })
+      assert.lengthOf(distinct.accounts, 2)
+    })
+  )
+
   it.effect("prints the effective configuration without secrets", () =>
     Effect.gen(function* () {
       const config = yield* decodeConfig({
