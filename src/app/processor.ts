@@ -221,6 +221,27 @@ export const make = (settings: ProcessorSettings) =>
 
     // accounts whose server refused a session that overlapped the previous one: theirs follow one another
     const locking = new Set<string>()
+    // when each account's last session logged in (Clock millis), for LOGIN-DELAY
+    const lastLogins = new Map<string, number>()
+
+    const untilStopped = (wait: Effect.Effect<void>) =>
+      Effect.flatMap(StopSignal, (stop) =>
+        Effect.flatMap(stop.requested, (stopped) => (stopped ? Effect.void : Effect.raceFirst(wait, stop.await)))
+      )
+
+    /** RFC 2449 LOGIN-DELAY: a server that announced one refuses a login sooner than that after the previous one. */
+    const awaitLoginDelay = (name: string) =>
+      Effect.gen(function* () {
+        const delay = (yield* Ref.get(loginDelays)).get(name)
+        const last = lastLogins.get(name)
+        if (delay === undefined || delay <= 0 || last === undefined) return
+        const wait = last + delay * 1000 - (yield* Clock.currentTimeMillis)
+        if (wait <= 0) return
+        yield* Effect.logInfo(
+          `the server asks for ${delay} s between logins (LOGIN-DELAY): the next session opens in ${Duration.format(Duration.millis(wait))}`
+        ).pipe(Effect.annotateLogs({ account: name }))
+        yield* untilStopped(Effect.sleep(Duration.millis(wait)))
+      })
 
     const session = Effect.fn("Processor.session")(function* (
       handle: AccountHandle,
@@ -235,7 +256,10 @@ export const make = (settings: ProcessorSettings) =>
       const guard = yield* SessionGuard
       const unapplied = account.unapplied
       // applied mails are archived only with archiveAll; the others unless the policy deletes them
-      const keepBytes = { unapplied: unapplied.action !== "delete", applied: store.settings.archiveAll }
+      const keepBytes = {
+        unapplied: unapplied.action !== "delete" || store.settings.archiveAll,
+        applied: store.settings.archiveAll
+      }
       return yield* Effect.scoped(
         Effect.gen(function* () {
           const mailbox =
@@ -256,6 +280,7 @@ export const make = (settings: ProcessorSettings) =>
                     })
                   )
                 )
+          lastLogins.set(name, yield* Clock.currentTimeMillis)
           const announced = mailbox.capabilities.loginDelaySeconds
           if (announced !== undefined) yield* Ref.update(loginDelays, (map) => new Map(map).set(name, announced))
           const marked = yield* Ref.make(0)
@@ -392,12 +417,21 @@ export const make = (settings: ProcessorSettings) =>
                     .pipe(
                       Effect.as(true),
                       Effect.catchAll((error) =>
-                        Effect.as(
-                          Effect.logWarning(`left in the mailbox: ${error.message}`).pipe(
-                            Effect.annotateLogs({ account: name, uid: item.entry.uid })
-                          ),
-                          false
-                        )
+                        // a relay that refuses the mail for good would refuse it at every session: the mail is
+                        // archived (a forward policy keeps the bytes) and applied as unforwarded instead
+                        error.reason === "Refused"
+                          ? Effect.as(
+                              Effect.logWarning(`not forwarded, archived instead: ${error.message}`).pipe(
+                                Effect.annotateLogs({ account: name, uid: item.entry.uid })
+                              ),
+                              true
+                            )
+                          : Effect.as(
+                              Effect.logWarning(`left in the mailbox: ${error.message}`).pipe(
+                                Effect.annotateLogs({ account: name, uid: item.entry.uid })
+                              ),
+                              false
+                            )
                       )
                     )
                   if (sent) forwarded.push(item)
@@ -496,8 +530,13 @@ export const make = (settings: ProcessorSettings) =>
             return Effect.map(Fiber.join(ending), (result) => void results.push(result))
           })
           for (let index = 0; ; index++) {
-            if (handle.mailbox.overlappingSessions !== true || locking.has(name)) {
+            const loginDelay = (yield* Ref.get(loginDelays)).get(name) ?? 0
+            if (handle.mailbox.overlappingSessions !== true || locking.has(name) || loginDelay > 0) {
               yield* previousEnds
+              if (index > 0) {
+                yield* awaitLoginDelay(name)
+                if (!(yield* guard.keep)) break
+              }
               const result = yield* session(handle, progressOf(index), index === 0)
               results.push(result)
               if (!goesOn(result) || !(yield* guard.keep)) break
@@ -527,11 +566,7 @@ export const make = (settings: ProcessorSettings) =>
 
     const run = (handle: AccountHandle, pollEvery: Duration.Duration): Effect.Effect<void> => {
       const name = handle.account.name
-      // a requested stop ends the waits at once, and sessions take no further mail (they check the guard)
-      const untilStopped = (wait: Effect.Effect<void>) =>
-        Effect.flatMap(StopSignal, (stop) =>
-          Effect.flatMap(stop.requested, (stopped) => (stopped ? Effect.void : Effect.raceFirst(wait, stop.await)))
-        )
+      // a requested stop ends the waits at once (untilStopped), and sessions take no further mail (they check the guard)
       const stoppable = (guard: Context.Tag.Service<typeof SessionGuard>) =>
         Effect.map(StopSignal, (stop) => ({
           keep: Effect.zipWith(guard.keep, stop.requested, (keep, stopped) => keep && !stopped)

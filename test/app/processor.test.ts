@@ -50,7 +50,10 @@ const layers = (
   latency?: Duration.DurationInput,
   listed?: number,
   store: Partial<StoreSettings> = {},
-  mailbox: Pick<SimulatedMailbox.SimulatedMailboxOptions, "sharedMaildrop" | "overlappingSessions"> = {}
+  mailbox: Pick<
+    SimulatedMailbox.SimulatedMailboxOptions,
+    "sharedMaildrop" | "overlappingSessions" | "loginDelaySeconds"
+  > = {}
 ) =>
   Layer.mergeAll(
     processorLayer({ instance: "prod", decode: { verifier: makeTokenVerifier([key]) }, batchSize: 4 }).pipe(
@@ -566,4 +569,38 @@ describe("Processor", () => {
       )
     }).pipe(Effect.provide(layers(mails(20))))
   )
+
+  for (const overlappingSessions of [false, true]) {
+    it.effect(
+      `a backlog's sessions wait out the server's LOGIN-DELAY between logins${overlappingSessions ? " (even when sessions may overlap)" : ""}`,
+      () =>
+        Effect.gen(function* () {
+          const processor = yield* Processor
+          const mailbox = yield* SimulatedMailboxHandle
+          const drained = yield* Effect.fork(processor.drain(yield* handleFor(accountOf({ maxMailsPerSession: 5 }))))
+          yield* TestClock.adjust(Duration.seconds(1))
+          assert.strictEqual((yield* mailbox.stats).opened, 1)
+          assert.lengthOf(yield* mailbox.messages, 7, "the first session took its 5 mails")
+          yield* TestClock.adjust(Duration.seconds(58))
+          assert.strictEqual((yield* mailbox.stats).opened, 1, "no login within the delay")
+          yield* TestClock.adjust(Duration.seconds(2))
+          assert.strictEqual((yield* mailbox.stats).opened, 2)
+          yield* TestClock.adjust(Duration.seconds(60))
+          const results = yield* Fiber.join(drained)
+          assert.lengthOf(results, 3)
+          assert.lengthOf(yield* mailbox.messages, 0)
+          assert.strictEqual((yield* mailbox.stats).refusedLogins, 0)
+        }).pipe(
+          Effect.provide(
+            layers(
+              mails(12),
+              undefined,
+              5,
+              {},
+              { loginDelaySeconds: 60, overlappingSessions, sharedMaildrop: overlappingSessions }
+            )
+          )
+        )
+    )
+  }
 })

@@ -59,11 +59,15 @@ const messages = [
   { uid: "not-a-bounce", bytes: mailbox.notABounce }
 ]
 
-const layers = (forwarded: Ref.Ref<ReadonlyArray<Forward>>, relayDown: Ref.Ref<boolean>) =>
+const layers = (
+  forwarded: Ref.Ref<ReadonlyArray<Forward>>,
+  relayDown: Ref.Ref<boolean | "Refused">,
+  store: Parameters<typeof MemoryStore.layer>[0] = {}
+) =>
   Layer.mergeAll(
     processorLayer({ instance: "prod", decode: {}, batchSize: 4 }).pipe(
       Layer.provideMerge(
-        Layer.mergeAll(MemoryStore.layer(), ProcessorStatus.layer, Forwarder.layerMemory(forwarded, relayDown))
+        Layer.mergeAll(MemoryStore.layer(store), ProcessorStatus.layer, Forwarder.layerMemory(forwarded, relayDown))
       )
     ),
     SimulatedMailbox.layer({ messages, pipelining: false })
@@ -72,13 +76,14 @@ const layers = (forwarded: Ref.Ref<ReadonlyArray<Forward>>, relayDown: Ref.Ref<b
 const withRelay = <A, E>(
   test: (relay: {
     readonly forwarded: Ref.Ref<ReadonlyArray<Forward>>
-    readonly down: Ref.Ref<boolean>
-  }) => Effect.Effect<A, E, Processor | Mailbox | SimulatedMailboxHandle | MailLedger | RawArchive | Store>
+    readonly down: Ref.Ref<boolean | "Refused">
+  }) => Effect.Effect<A, E, Processor | Mailbox | SimulatedMailboxHandle | MailLedger | RawArchive | Store>,
+  store: Parameters<typeof MemoryStore.layer>[0] = {}
 ) =>
   Effect.gen(function* () {
     const forwarded = yield* Ref.make<ReadonlyArray<Forward>>([])
-    const down = yield* Ref.make(false)
-    return yield* test({ forwarded, down }).pipe(Effect.provide(layers(forwarded, down)))
+    const down = yield* Ref.make<boolean | "Refused">(false)
+    return yield* test({ forwarded, down }).pipe(Effect.provide(layers(forwarded, down, store)))
   })
 
 const handleFor = (account: Account) => Effect.map(Mailbox, (mailbox): AccountHandle => ({ account, mailbox }))
@@ -228,5 +233,42 @@ describe("unapplied mails", () => {
           assert.deepStrictEqual(again.outcomes, {})
         })
       )
+  )
+
+  it.effect(
+    "a relay that refuses the mail for good: it is archived and deleted instead of being tried at every session",
+    () =>
+      withRelay(({ forwarded, down }) =>
+        Effect.gen(function* () {
+          const processor = yield* Processor
+          yield* Ref.set(down, "Refused")
+          const account = accountOf({ action: "forward", forwardTo: "ops@sender.example", forwardWhich: "all" })
+          const result = yield* processor.session(yield* handleFor(account))
+          assert.deepStrictEqual(result.outcomes, { applied: 1, unqualified: 1, "not-a-bounce": 1 })
+          assert.strictEqual(result.left, 0)
+          assert.deepStrictEqual(yield* fates, {
+            applied: { outcome: "applied", archived: false, inMailbox: false },
+            unqualified: { outcome: "unqualified", archived: true, inMailbox: false },
+            "not-a-bounce": { outcome: "not-a-bounce", archived: true, inMailbox: false }
+          })
+          assert.lengthOf(yield* Ref.get(forwarded), 0)
+        })
+      )
+  )
+
+  it.effect('archive.all with action "delete": every mail\'s bytes are archived, the unapplied ones too', () =>
+    withRelay(
+      () =>
+        Effect.gen(function* () {
+          const processor = yield* Processor
+          yield* processor.session(yield* handleFor(accountOf({ action: "delete" })))
+          assert.deepStrictEqual(yield* fates, {
+            applied: { outcome: "applied", archived: true, inMailbox: false },
+            unqualified: { outcome: "unqualified", archived: true, inMailbox: false },
+            "not-a-bounce": { outcome: "not-a-bounce", archived: true, inMailbox: false }
+          })
+        }),
+      { archiveAll: true }
+    )
   )
 })

@@ -49,14 +49,26 @@ export class Forwarder extends Context.Tag("rebound/Forward/Forwarder")<
       }).pipe(Effect.withSpan("Forwarder.forward"))
   })
 
-  /** Keeps forwards in memory, for tests; `failing` makes every forward fail. */
-  static readonly layerMemory = (sent: Ref.Ref<ReadonlyArray<Forward>>, failing?: Ref.Ref<boolean>) =>
+  /**
+   * Keeps forwards in memory, for tests; `failing` makes every forward fail as a relay that is down would, or, set to
+   * "Refused", as a relay that refuses the mail for good.
+   */
+  static readonly layerMemory = (
+    sent: Ref.Ref<ReadonlyArray<Forward>>,
+    failing?: Ref.Ref<boolean> | Ref.Ref<boolean | "Refused">
+  ) =>
     Layer.succeed(this, {
       forward: (forward) =>
-        Effect.flatMap(failing === undefined ? Effect.succeed(false) : Ref.get(failing), (fail) =>
-          fail
-            ? Effect.fail(new ForwardError({ reason: "Unreachable", message: "the test relay is down" }))
-            : Ref.update(sent, (all) => [...all, forward])
+        Effect.flatMap(
+          failing === undefined
+            ? Effect.succeed<boolean | "Refused">(false)
+            : Ref.get(failing as Ref.Ref<boolean | "Refused">),
+          (fail) =>
+            fail === "Refused"
+              ? Effect.fail(new ForwardError({ reason: "Refused", message: "550 the test relay refuses the mail" }))
+              : fail
+                ? Effect.fail(new ForwardError({ reason: "Unreachable", message: "the test relay is down" }))
+                : Ref.update(sent, (all) => [...all, forward])
         )
     })
 }

@@ -1,4 +1,5 @@
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -47,6 +48,8 @@ export interface SimulatedSessionStats {
   readonly dropped: number
   /** the most sessions open at once */
   readonly mostOpen: number
+  /** logins refused for coming sooner than the LOGIN-DELAY after the previous one */
+  readonly refusedLogins: number
 }
 
 export interface SimulatedMailboxOptions {
@@ -67,6 +70,11 @@ export interface SimulatedMailboxOptions {
   readonly sharedMaildrop?: boolean
   /** what the mailbox tells the processor: whether sessions may overlap (Mailbox.overlappingSessions) */
   readonly overlappingSessions?: boolean
+  /**
+   * RFC 2449 LOGIN-DELAY: announced in the capabilities, and a login sooner than this many seconds (Effect's Clock)
+   * after the previous one is refused with [LOGIN-DELAY]
+   */
+  readonly loginDelaySeconds?: number
 }
 
 /** Test access to a simulated mailbox: fill it, inspect it, inject faults. */
@@ -118,7 +126,8 @@ export const make = (options: SimulatedMailboxOptions = {}) =>
     const stored: Array<SimulatedMessage> = []
     const faults: Array<ArmedFault> = []
     const log: Array<string> = []
-    const stats = { opened: 0, committed: 0, aborted: 0, dropped: 0, mostOpen: 0 }
+    const stats = { opened: 0, committed: 0, aborted: 0, dropped: 0, mostOpen: 0, refusedLogins: 0 }
+    let lastLoginAt: number | undefined
 
     const add = (mail: string | Uint8Array, uid?: string): string => {
       const id = uid ?? `sim-${String(nextUid++).padStart(8, "0")}`
@@ -243,6 +252,19 @@ export const make = (options: SimulatedMailboxOptions = {}) =>
         })
       )
       yield* issue("AUTH")
+      const loginAt = yield* Clock.currentTimeMillis
+      const loginDelay = options.loginDelaySeconds
+      if (loginDelay !== undefined && lastLoginAt !== undefined && loginAt - lastLoginAt < loginDelay * 1000) {
+        stats.refusedLogins++
+        state = "gone"
+        openSessions--
+        if (activeSession === id) activeSession = undefined
+        return yield* new MailboxError({
+          reason: "LoginDelay",
+          message: `PASS refused by the server: -ERR [LOGIN-DELAY] wait ${loginDelay} s between logins`
+        })
+      }
+      lastLoginAt = loginAt
       maildrop = [...stored]
 
       const listing = (skip: ReadonlySet<string>) =>
@@ -261,7 +283,12 @@ export const make = (options: SimulatedMailboxOptions = {}) =>
           secure: true,
           pipelining,
           authentication: "none",
-          raw: ["simulated mailbox", ...(pipelining ? ["PIPELINING"] : [])]
+          ...(options.loginDelaySeconds === undefined ? {} : { loginDelaySeconds: options.loginDelaySeconds }),
+          raw: [
+            "simulated mailbox",
+            ...(pipelining ? ["PIPELINING"] : []),
+            ...(options.loginDelaySeconds === undefined ? [] : [`LOGIN-DELAY ${options.loginDelaySeconds}`])
+          ]
         },
         stat: Effect.gen(function* () {
           yield* issue("STAT")

@@ -46,7 +46,14 @@ describe("SimulatedMailbox", () => {
       )
       const log = yield* handle.commandLog
       assert.deepStrictEqual(log.slice(-3), ["DELE 1", "DELE 3", "QUIT"])
-      assert.deepStrictEqual(yield* handle.stats, { opened: 1, committed: 1, aborted: 0, dropped: 0, mostOpen: 1 })
+      assert.deepStrictEqual(yield* handle.stats, {
+        opened: 1,
+        committed: 1,
+        aborted: 0,
+        dropped: 0,
+        mostOpen: 1,
+        refusedLogins: 0
+      })
     }).pipe(Effect.provide(SimulatedMailbox.layer({ messages: mails(3) })))
   )
 
