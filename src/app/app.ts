@@ -224,8 +224,11 @@ const levels = {
   none: LogLevel.None
 } as const
 
-/** Structured logs on standard error: logfmt on a terminal, JSON lines otherwise (or as configured). */
-export const loggerLayer = (config: AppConfig) => {
+/**
+ * Structured logs on standard error: logfmt on a terminal, JSON lines otherwise (or as configured). `level`, when
+ * given, replaces the configured minimum level (the command line's --log-level).
+ */
+export const loggerLayer = (config: AppConfig, level?: LogLevel.LogLevel) => {
   const format = config.log.format === "auto" ? (process.stderr.isTTY ? "logfmt" : "json") : config.log.format
   const logger =
     format === "json" ? Logger.jsonLogger : format === "pretty" ? Logger.prettyLoggerDefault : Logger.logfmtLogger
@@ -237,6 +240,6 @@ export const loggerLayer = (config: AppConfig) => {
       // main.ts installs startupLogger until the configuration is read: the configured logger takes its place
       Logger.replace(startupLogger, configured)
     ),
-    Logger.minimumLogLevel(levels[config.log.level])
+    Logger.minimumLogLevel(level ?? levels[config.log.level])
   )
 }

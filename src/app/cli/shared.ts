@@ -1,5 +1,5 @@
 import * as Options from "@effect/cli/Options"
-import { Effect, Layer, Option } from "effect"
+import { Effect, FiberRef, Layer, LogLevel, Option } from "effect"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { loggerLayer } from "../app.js"
 import { type AppConfig, loadConfig } from "../config.js"
@@ -11,11 +11,21 @@ export const configOption = Options.file("config").pipe(
   Options.optional
 )
 
-/** Loads the configuration named by --config and runs `use` with it, logging as the configuration says. */
+/**
+ * Loads the configuration named by --config and runs `use` with it, logging as the configuration says. @effect/cli
+ * runs a command with --log-level as its minimum log level: a level other than the default (info) set that way
+ * wins over the configuration's `log.level`.
+ */
 export const withConfig = <A, E, R>(
   file: Option.Option<string>,
   use: (config: AppConfig, source: string | null) => Effect.Effect<A, E, R>
 ) =>
-  Effect.flatMap(loadConfig(Option.getOrUndefined(file)), ({ config, source }) =>
-    use(config, source).pipe(Effect.provide(Layer.merge(loggerLayer(config), NodeContext.layer)))
+  Effect.flatMap(
+    Effect.zip(loadConfig(Option.getOrUndefined(file)), FiberRef.get(FiberRef.currentMinimumLogLevel)),
+    ([{ config, source }, minimum]) =>
+      use(config, source).pipe(
+        Effect.provide(
+          Layer.merge(loggerLayer(config, minimum === LogLevel.Info ? undefined : minimum), NodeContext.layer)
+        )
+      )
   )

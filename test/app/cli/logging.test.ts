@@ -127,6 +127,19 @@ describe("rebound's logs", () => {
     assert.strictEqual(daemon.stderr(), "")
   }, 60_000)
 
+  it("--log-level on the command line wins over the file: error hides the INFO and WARN lines", async () => {
+    const { dir, config } = daemonFolder({ level: "info", format: "json" })
+    const daemon = startBin(["run", "--log-level", "error", "--config", config], { cwd: dir })
+    try {
+      await waitFor("the bounce to be applied", bounceGone(dir))
+      await new Promise((resolve) => setTimeout(resolve, 2500))
+    } finally {
+      const exit = await daemon.stop()
+      assert.strictEqual(exit.code, 0, daemon.stderr())
+    }
+    assert.strictEqual(daemon.stderr(), "")
+  }, 60_000)
+
   it('log.format "logfmt" writes logfmt lines, annotations as key=value', async () => {
     const { dir, config } = daemonFolder({ format: "logfmt" })
     const daemon = startBin(["run", "--config", config], { cwd: dir })
