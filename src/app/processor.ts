@@ -44,8 +44,9 @@ export type Crashpoint = "after-retrieve" | "after-decode" | "after-apply" | "af
 export class InjectedCrash extends Data.TaggedError("InjectedCrash")<{ readonly at: Crashpoint }> {}
 
 /**
- * Fault injection for tests: called at each step; the default does nothing. Ledger entry and effects are written
- * in one transaction ("after-apply"), so there is no step between them to crash at.
+ * Fault injection for tests: called at each step; the default does nothing. "after-retrieve" comes with each chunk of
+ * mails the mailbox gives, before it is decoded; "after-decode" with each decoded batch, before the store. Ledger entry
+ * and effects are written in one transaction ("after-apply"), so there is no step between them to crash at.
  */
 export class Crashpoints extends Context.Reference<Crashpoints>()("rebound/App/Crashpoints", {
   defaultValue: () => ({
@@ -364,6 +365,7 @@ export const make = (settings: ProcessorSettings) =>
             // so the server reads and sends the next mails while these are decoded, not after the whole batch
             Stream.mapChunksEffect((chunk) =>
               Effect.gen(function* () {
+                yield* crashpoints.reached("after-retrieve", name)
                 const clock = yield* Effect.clock
                 const decoded: Array<{ readonly entry: MailboxEntry; readonly mail: MailToApply } | null> = []
                 if (onReceived !== undefined) {
@@ -399,7 +401,6 @@ export const make = (settings: ProcessorSettings) =>
                 const batch: Array<{ readonly entry: MailboxEntry; readonly mail: MailToApply }> = []
                 for (const item of chunk) if (item !== null) batch.push(item)
                 result = { ...result, retrieved: result.retrieved + batch.length }
-                yield* crashpoints.reached("after-retrieve", name)
                 yield* crashpoints.reached("after-decode", name)
                 // forward before the ledger entry: a forward that fails leaves the mail for the next session
                 const forwarded: typeof batch = []

@@ -369,16 +369,25 @@ describe("Processor", () => {
         const crashed = yield* Effect.gen(function* () {
           const mailbox = yield* SimulatedMailboxHandle
           const handle = yield* handleFor(accountOf({ maxMailsPerSession: 4 }))
-          // each session has one batch (4 mails): the crash comes in the second session, as the third one runs
+          // each session has one batch (4 mails): the crash comes in the second session, as the third one runs.
+          // "after-retrieve" comes with every chunk the mailbox gives: it crashes at the second session's first one
+          // (a session has received all its mails before the next one opens)
           const armed = yield* Ref.make(2)
           const crash = {
             reached: (point: Crashpoint) =>
               point !== at
                 ? Effect.void
-                : Effect.flatMap(
-                    Ref.getAndUpdate(armed, (n) => n - 1),
-                    (n) => (n === 1 ? Effect.fail(new InjectedCrash({ at })) : Effect.void)
-                  )
+                : at === "after-retrieve"
+                  ? Effect.flatMap(mailbox.stats, (stats) =>
+                      Effect.flatMap(
+                        Ref.getAndUpdate(armed, (n) => (stats.opened >= 2 ? 0 : n)),
+                        (n) => (stats.opened >= 2 && n > 0 ? Effect.fail(new InjectedCrash({ at })) : Effect.void)
+                      )
+                    )
+                  : Effect.flatMap(
+                      Ref.getAndUpdate(armed, (n) => n - 1),
+                      (n) => (n === 1 ? Effect.fail(new InjectedCrash({ at })) : Effect.void)
+                    )
           }
           const exit = yield* Effect.exit(drainOnClock(handle).pipe(Effect.provideService(Crashpoints, crash)))
           assert.isTrue(Exit.isFailure(exit))
@@ -428,10 +437,10 @@ describe("Processor", () => {
       const mailbox = yield* SimulatedMailboxHandle
       const handle = yield* handleFor(accountOf())
       const batches = yield* Ref.make(0)
-      // the signal arrives while the third batch is being retrieved: two batches are applied and marked
+      // the signal arrives with the third batch, before it is applied: two batches are applied and marked
       const signal = {
         reached: (point: Crashpoint) =>
-          point === "after-retrieve"
+          point === "after-decode"
             ? Effect.flatMap(
                 Ref.updateAndGet(batches, (n) => n + 1),
                 (n) => (n === 3 ? Effect.interrupt : Effect.void)
