@@ -23,6 +23,7 @@ import type { MailOutcome } from "../adapters/store/model.js"
 import { type MailToApply, ledgerKeyOf, Store } from "../adapters/store/store.js"
 import type { StoreError } from "../adapters/store/errors.js"
 import { type DecodeOptions, decodeBounce } from "../domain/decode.js"
+import type { TokenVerifier } from "../domain/codec.js"
 import type { BounceReport } from "../domain/report.js"
 import type { Account, UnappliedPolicy } from "./config.js"
 import * as Metrics from "./metrics.js"
@@ -136,12 +137,19 @@ const emptyResult = (account: string): SessionResult => ({
   limited: false
 })
 
-/** What became of a decoded mail: applied, or why not. */
-export const outcomeOf = (report: BounceReport, instance: string): MailOutcome => {
+/**
+ * What became of a decoded mail: applied, or why not. A mail is another instance's when a record correlates to a
+ * token of another instance: verified with our keys, or (with `verifier`) signed with a key we do not hold.
+ */
+export const outcomeOf = (report: BounceReport, instance: string, verifier?: TokenVerifier): MailOutcome => {
   if (report.kind === "not-bounce") return "not-a-bounce"
-  if (report.records.some((record) => record.correlation.verified && record.correlation.ids?.instance !== instance)) {
-    return "foreign-instance"
+  const foreign = (correlation: BounceReport["records"][number]["correlation"]) => {
+    if (correlation.verified) return correlation.ids?.instance !== instance
+    if (correlation.value === null || verifier?.foreignInstance === undefined) return false
+    const claimed = verifier.foreignInstance(correlation.value)
+    return claimed !== null && claimed !== instance
   }
+  if (report.records.some((record) => foreign(record.correlation))) return "foreign-instance"
   if (report.records.length === 0 || report.records.every((record) => record.reason === "undefined")) {
     return "unqualified"
   }
@@ -159,7 +167,7 @@ export const prepareMail = (
   const key = ledgerKeyOf(account, entry.uid, bytes)
   try {
     const report = decodeBounce(parseMail(bytes), settings.decode)
-    const outcome = outcomeOf(report, settings.instance)
+    const outcome = outcomeOf(report, settings.instance, settings.decode.verifier)
     // bytes that will not be archived or forwarded are let go at once: held until the batch is applied, they would
     // outlive the young generation and wait in the old one for a full collection (about 18 MB at the peak of
     // 10,000 mails)

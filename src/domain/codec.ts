@@ -343,6 +343,12 @@ const checkVerp = (
 export interface TokenVerifier {
   readonly messageId: (value: string) => SignedIds | null
   readonly verp: (address: string) => SignedIds | null
+  /**
+   * The instance that a signed Message-ID (or stamp) names when it is signed with a key this verifier does not hold:
+   * another rebound instance's (Adobe Campaign's checkInstanceName). Null for anything else, a token that names one
+   * of our keys but does not verify included.
+   */
+  readonly foreignInstance?: (value: string) => string | null
 }
 
 /** A verifier over our keys, for correlation. */
@@ -354,6 +360,13 @@ export const makeTokenVerifier = (
   const verified = (checked: Checked): SignedIds | null => (isRejection(checked) ? null : checked.ids)
   return {
     messageId: (value) => verified(checkMessageId(value, keys, domain)),
+    foreignInstance: (value) => {
+      // another instance may sign under another domain: the domain is not checked here
+      const checked = checkMessageId(value, keys, {})
+      return isRejection(checked) && checked.reason === "unknown-key" && checked.read !== undefined
+        ? checked.read.ids.instance
+        : null
+    },
     verp: (address) => verified(checkVerp(address, keys, { localPart: options.verpLocalPart ?? "bounce", ...domain }))
   }
 }
