@@ -5,7 +5,7 @@ import * as Layer from "effect/Layer"
 import type { NormalizedAddress } from "../../domain/address.js"
 import type { BounceType, Reason } from "../../domain/report.js"
 import { databaseError, type StoreError } from "./errors.js"
-import type { LedgerKey, StoredBounceEvent } from "./model.js"
+import type { CorrelationSource, CountedAgainst, LedgerKey, StoredBounceEvent } from "./model.js"
 import { bool, flag, num, rowInserter, textOrNull } from "./values.js"
 
 /** Bounce events: one row per record of the decoder, with every field, the rule and the correlation. */
@@ -26,8 +26,23 @@ export class BounceEvents extends Context.Tag("rebound/Store/BounceEvents")<
       readonly from: number
       readonly to: number
     }) => Effect.Effect<ReadonlyArray<ReasonCount>, StoreError>
+    /**
+     * Bounce and complaint records received in [from, to), counted per correlation source and whom they counted
+     * against: with signing keys, the unverified ones changed nothing, and this is where an operator sees them.
+     */
+    readonly correlationCounts: (range: {
+      readonly from: number
+      readonly to: number
+    }) => Effect.Effect<ReadonlyArray<CorrelationCount>, StoreError>
   }
 >() {}
+
+/** How many bounce and complaint records had one correlation source and counted against one party. */
+export interface CorrelationCount {
+  readonly source: CorrelationSource
+  readonly countedAgainst: CountedAgainst
+  readonly count: number
+}
 
 /** How many bounce records of one type had one reason. */
 export interface ReasonCount {
@@ -235,7 +250,26 @@ export const make = Effect.gen(function* () {
     Effect.mapError(databaseError("counting bounce events by reason"))
   )
 
-  return BounceEvents.of({ insert, forAddress, forMail, count, reasonCounts })
+  const correlationCounts = Effect.fn("BounceEvents.correlationCounts")(
+    function* (range: { readonly from: number; readonly to: number }) {
+      const rows = yield* sql<{
+        source: CorrelationSource
+        against: CountedAgainst
+        n: unknown
+      }>`SELECT correlation_source AS source, counted_against AS against, COUNT(*) AS n
+        FROM bounce_events WHERE received_at >= ${range.from} AND received_at < ${range.to}
+        AND kind IN ('bounce', 'complaint')
+        GROUP BY correlation_source, counted_against ORDER BY correlation_source, counted_against`
+      return rows.map((row): CorrelationCount => ({
+        source: row.source,
+        countedAgainst: row.against,
+        count: num(row.n)
+      }))
+    },
+    Effect.mapError(databaseError("counting bounce events by correlation"))
+  )
+
+  return BounceEvents.of({ insert, forAddress, forMail, count, reasonCounts, correlationCounts })
 })
 
 export const layer = Layer.effect(BounceEvents, make)

@@ -1,9 +1,10 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { Clock, Effect } from "effect"
-import { BounceEvents } from "../../adapters/store/bounce-events.js"
+import { BounceEvents, type CorrelationCount } from "../../adapters/store/bounce-events.js"
 import { DeliveryLog, type DeliveryTotals } from "../../adapters/store/delivery-log.js"
 import { DomainStats } from "../../adapters/store/domain-stats.js"
+import type { CorrelationSource } from "../../adapters/store/model.js"
 import { HOUR } from "../../adapters/store/values.js"
 import type { Reason } from "../../domain/report.js"
 import { configOption } from "./shared.js"
@@ -55,6 +56,17 @@ export interface DeliveryRow extends DeliveryTotals {
   readonly softFlagged: boolean
 }
 
+export interface CorrelationRow {
+  readonly source: CorrelationSource | "(all)"
+  readonly total: number
+  /** records that counted against their address (changed its state) */
+  readonly address: number
+  /** records for reasons on the sending side, counted against the receiving domain */
+  readonly domain: number
+  /** records that changed nothing: untrusted (unverified with signing keys configured), or ignored */
+  readonly none: number
+}
+
 const count = (key: string, header: string) => ({ key, header, align: "right" as const })
 const rate = (key: string, header: string) => ({ key, header, align: "right" as const, show: percent })
 
@@ -78,6 +90,14 @@ const domainColumns: ReadonlyArray<Column<DomainRow>> = [
   { ...count("complaints", "COMPLAINTS"), value: (r) => r.complaints },
   { ...rate("hardRate", "HARD RATE"), value: (r) => r.hardRate },
   { ...rate("softRate", "SOFT RATE"), value: (r) => r.softRate }
+]
+
+const correlationColumns: ReadonlyArray<Column<CorrelationRow>> = [
+  { key: "source", header: "CORRELATION", value: (r) => r.source },
+  { ...count("total", "TOTAL"), value: (r) => r.total },
+  { ...count("address", "ADDRESS"), value: (r) => r.address },
+  { ...count("domain", "DOMAIN"), value: (r) => r.domain },
+  { ...count("none", "NONE"), value: (r) => r.none }
 ]
 
 const deliveryColumns: ReadonlyArray<Column<DeliveryRow>> = [
@@ -123,6 +143,26 @@ export const reasonRows = (
   return {
     rows,
     totals: { reason: "(all)", total: all, hard: sum("hard"), soft: sum("soft"), ignored: sum("ignored"), share: 1 }
+  }
+}
+
+/** Per correlation source: its records by whom they counted against; the totals row comes last. */
+export const correlationRows = (
+  counts: ReadonlyArray<CorrelationCount>
+): { readonly rows: ReadonlyArray<CorrelationRow>; readonly totals: CorrelationRow } => {
+  const bySource = new Map<CorrelationSource, { address: number; domain: number; none: number }>()
+  for (const c of counts) {
+    const row = bySource.get(c.source) ?? { address: 0, domain: 0, none: 0 }
+    row[c.countedAgainst] += c.count
+    bySource.set(c.source, row)
+  }
+  const rows = [...bySource]
+    .map(([source, n]): CorrelationRow => ({ source, total: n.address + n.domain + n.none, ...n }))
+    .sort((a, b) => b.total - a.total || (a.source < b.source ? -1 : 1))
+  const sum = (key: "total" | "address" | "domain" | "none") => rows.reduce((total, row) => total + row[key], 0)
+  return {
+    rows,
+    totals: { source: "(all)", total: sum("total"), address: sum("address"), domain: sum("domain"), none: sum("none") }
   }
 }
 
@@ -209,9 +249,9 @@ export const reportCommand = Command.make(
     config: configOption,
     since: timeOption("since", "the start of the period (default: 7d, a week ago)"),
     until: timeOption("until", "the end of the period (default: now)"),
-    by: Options.choice("by", ["reason", "domain", "delivery"] as const).pipe(
+    by: Options.choice("by", ["reason", "domain", "delivery", "correlation"] as const).pipe(
       Options.withDescription(
-        "reason: bounce records per reason and type; domain: per receiving domain; delivery: per delivery id"
+        "reason: bounce records per reason and type; domain: per receiving domain; delivery: per delivery id; correlation: bounce and complaint records per correlation source (signed, registered, recent-recipient, unverified, none) and whom they counted against (with signing keys, unverified ones change nothing)"
       ),
       Options.withDefault("reason" as const)
     ),
@@ -247,6 +287,17 @@ export const reportCommand = Command.make(
                   { by: "reason", from: isoTime(from), to: isoTime(to) },
                   reasonColumns,
                   rows.slice(0, options.limit),
+                  totals
+                )
+              }
+              case "correlation": {
+                const { rows, totals } = correlationRows(yield* (yield* BounceEvents).correlationCounts({ from, to }))
+                return yield* printReport(
+                  options.format,
+                  `Bounce and complaint records by correlation, ${isoTime(from)} to ${isoTime(to)} (counted against: address, domain, or none)`,
+                  { by: "correlation", from: isoTime(from), to: isoTime(to) },
+                  correlationColumns,
+                  rows,
                   totals
                 )
               }
@@ -290,6 +341,6 @@ export const reportCommand = Command.make(
     )
 ).pipe(
   Command.withDescription(
-    "Bounce counts and rates over a period: per reason (hard/soft/ignored), per receiving domain, or per delivery."
+    "Bounce counts and rates over a period: per reason (hard/soft/ignored), per receiving domain, per delivery, or per correlation source (how many bounces were unverified and changed nothing)."
   )
 )

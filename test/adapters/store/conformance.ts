@@ -787,6 +787,16 @@ export const conformance = (backend: Backend) => {
           ["userunknown", "hard", 1]
         ])
         assert.deepStrictEqual(yield* counts(start + HOUR, start + DAY), [["userunknown", "hard", 1]])
+        const byCorrelation = (from: number, to: number) =>
+          Effect.map(events.correlationCounts({ from, to }), (rows) =>
+            rows.map((r) => [r.source, r.countedAgainst, r.count])
+          )
+        // three bounces of registered messages changed their addresses; the ignored one, of no message, nothing
+        assert.deepStrictEqual(yield* byCorrelation(start, start + DAY), [
+          ["none", "none", 1],
+          ["registered", "address", 3]
+        ])
+        assert.deepStrictEqual(yield* byCorrelation(start + HOUR, start + DAY), [["registered", "address", 1]])
 
         const hour = start / HOUR
         const byDomain = (untilHour: number) =>

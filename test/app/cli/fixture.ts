@@ -51,7 +51,7 @@ export const removeWorkspace = (ws: Workspace) => fs.rmSync(ws.dir, { recursive:
 
 const original = (messageId: string, to: string): Original => ({ from: "news@sender.example", to, messageId })
 
-const userUnknown = (to: string, messageId: string) =>
+export const userUnknown = (to: string, messageId: string) =>
   postfixDsn({
     recipients: [
       { address: to, status: "5.1.1", diagnostic: `550 5.1.1 <${to}>: Recipient address rejected: User unknown` }
@@ -71,7 +71,7 @@ const mailboxFull = (to: string, messageId: string) =>
  * - delivery D4 (5 messages to x0..x4@outage.example): x0, x1, x2 hard within the hour (x2 is held as suspect);
  * - s@signed.example, hard, correlated by a signed Message-ID of delivery D3 (never registered).
  */
-export const fill = (ws: Workspace) =>
+export const fill = (ws: Workspace, extra: ReadonlyArray<Uint8Array> = []) =>
   Effect.gen(function* () {
     const { config } = yield* loadConfig(ws.config).pipe(Effect.provide(NodeContext.layer))
     const verifier = makeTokenVerifier([signingKey], { domain: signingDomain })
@@ -137,6 +137,7 @@ export const fill = (ws: Workspace) =>
         signingDomain
       )
       yield* apply(userUnknown("s@signed.example", signed))
+      for (const bytes of extra) yield* apply(bytes)
     }).pipe(Effect.provide(storeLayer(config)))
     yield* TestClock.setTime(T0 + HOUR)
   })

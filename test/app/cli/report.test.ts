@@ -1,7 +1,7 @@
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { deliveryRows, domainRows, reasonRows } from "../../../src/app/cli/report.js"
-import { fill, removeWorkspace, runCli, tableCells, type Workspace, workspace } from "./fixture.js"
+import { correlationRows, deliveryRows, domainRows, reasonRows } from "../../../src/app/cli/report.js"
+import { fill, removeWorkspace, runCli, tableCells, userUnknown, type Workspace, workspace } from "./fixture.js"
 
 const workspaces: Array<Workspace> = []
 afterEach(() => {
@@ -194,6 +194,59 @@ describe("rebound report", () => {
       )
     })
   )
+
+  it.effect(
+    "by correlation: with signing keys, a bounce that neither verifies nor matches a sent message changes nothing, and shows here",
+    () =>
+      Effect.gen(function* () {
+        const ws = workspace()
+        workspaces.push(ws)
+        // a forged (or unregistered) bounce for an address of a sent message: its Message-ID is nobody's
+        yield* fill(ws, [userUnknown("r9@receiver.example", "<forged-1@elsewhere.example>")])
+        const report = (...args: ReadonlyArray<string>) => runCli("report", ...args, "--config", ws.config)
+        const json = JSON.parse((yield* report("--by", "correlation", "--format", "json")).stdout)
+        assert.strictEqual(json.by, "correlation")
+        // the fixture: nine bounces and a complaint of registered messages (the spam block counts against its domain),
+        // one of a signed Message-ID, and the forged one
+        assert.deepStrictEqual(json.rows, [
+          { source: "registered", total: 9, address: 8, domain: 1, none: 0 },
+          { source: "signed", total: 1, address: 1, domain: 0, none: 0 },
+          { source: "unverified", total: 1, address: 0, domain: 0, none: 1 }
+        ])
+        assert.deepStrictEqual(json.totals, { source: "(all)", total: 11, address: 9, domain: 1, none: 1 })
+        const quarantine = yield* runCli(
+          "quarantine",
+          "show",
+          "r9@receiver.example",
+          "--config",
+          ws.config,
+          "--format",
+          "json"
+        )
+        assert.strictEqual(JSON.parse(quarantine.stdout).status, "valid")
+        const table = yield* report("--by", "correlation")
+        assert.strictEqual(table.exitCode, 0, table.stderr)
+        assert.deepStrictEqual(tableCells(table.stdout.split("\n\n")[1]!).at(-2), ["unverified", "1", "0", "0", "1"])
+      })
+  )
+
+  it("per correlation: counts add up per source, the largest first", () => {
+    const { rows, totals } = correlationRows([
+      { source: "unverified", countedAgainst: "none", count: 2 },
+      { source: "registered", countedAgainst: "address", count: 5 },
+      { source: "registered", countedAgainst: "domain", count: 1 },
+      { source: "none", countedAgainst: "none", count: 2 }
+    ])
+    assert.deepStrictEqual(
+      rows.map((row) => [row.source, row.total, row.address, row.domain, row.none]),
+      [
+        ["registered", 6, 5, 1, 0],
+        ["none", 2, 0, 0, 2],
+        ["unverified", 2, 0, 0, 2]
+      ]
+    )
+    assert.deepStrictEqual(totals, { source: "(all)", total: 10, address: 5, domain: 1, none: 4 })
+  })
 
   it.effect("refuses bad periods, thresholds, limits and choices", () =>
     Effect.gen(function* () {
