@@ -702,4 +702,123 @@ describe("Processor", () => {
         )
     )
   }
+  /** Two simulated mailboxes, each its own account, polled by one processor (one store) on their own intervals. */
+  const pollBoth = (options: { readonly failing?: boolean } = {}) =>
+    Effect.gen(function* () {
+      const processor = yield* Processor
+      const fast = { name: "fast", every: Duration.seconds(10), box: yield* SimulatedMailbox.make() }
+      // a failing account whose every attempt takes 25 s to fail: a poll loop that waited for it would fall behind
+      const other = options.failing
+        ? { name: "broken", every: Duration.seconds(10), box: yield* SimulatedMailbox.make({ latency: "25 seconds" }) }
+        : { name: "slow", every: Duration.seconds(60), box: yield* SimulatedMailbox.make() }
+      if (options.failing) yield* other.box.handle.holdLock
+      for (const { name, every, box } of [fast, other]) {
+        yield* Effect.fork(processor.run({ account: accountOf({ name }), mailbox: box.mailbox }, every))
+      }
+      return { fast, other }
+    })
+
+  type Polled = Effect.Effect.Success<ReturnType<typeof pollBoth>>["fast"]
+
+  /**
+   * Moves the clock second by second up to `seconds`, looking half a second after each whole second (a poll at second
+   * n has run by n + 0.5). Returns the seconds at which each account's mailbox opened a session, and the second at
+   * which each mail `deliveries` drops in (second, account, address) had left its mailbox.
+   */
+  const watch = (
+    accounts: ReadonlyArray<Polled>,
+    seconds: number,
+    deliveries: ReadonlyArray<readonly [number, Polled, string]>
+  ) =>
+    Effect.gen(function* () {
+      const polledAt = new Map(accounts.map((account) => [account.name, [] as Array<number>]))
+      const opened = new Map(accounts.map((account) => [account.name, 0]))
+      const pickedUp = new Map<string, number>()
+      const waiting = new Map<string, Polled>()
+      yield* TestClock.adjust("500 millis")
+      for (let second = 0; second <= seconds; second++) {
+        for (const account of accounts) {
+          const now = (yield* account.box.handle.stats).opened
+          if (now > opened.get(account.name)!) polledAt.get(account.name)!.push(second)
+          opened.set(account.name, now)
+        }
+        for (const [address, account] of waiting) {
+          if ((yield* account.box.handle.messages).length === 0) {
+            pickedUp.set(address, second)
+            waiting.delete(address)
+          }
+        }
+        for (const [at, account, address] of deliveries) {
+          if (at !== second) continue
+          yield* account.box.handle.deliver(eximBounce([[address, "550 5.1.1 unknown user"]]))
+          waiting.set(address, account)
+        }
+        yield* TestClock.adjust("1 second")
+      }
+      return { polledAt, pickedUp }
+    })
+
+  const every = (step: number, until: number) => Array.from({ length: until / step + 1 }, (_, index) => index * step)
+
+  it.effect(
+    "polls several accounts in parallel, each on its own schedule, and takes mail within its own interval",
+    () =>
+      Effect.gen(function* () {
+        const { fast, other: slow } = yield* pollBoth()
+        const { pickedUp, polledAt } = yield* watch([fast, slow], 180, [
+          [1, fast, "first-fast@receiver.example"],
+          [1, slow, "first-slow@receiver.example"],
+          [95, fast, "second-fast@receiver.example"],
+          [95, slow, "second-slow@receiver.example"]
+        ])
+        assert.deepStrictEqual(polledAt.get("fast"), every(10, 180))
+        assert.deepStrictEqual(polledAt.get("slow"), every(60, 180))
+        // delivered just after a poll: each mail waits for its own account's next poll, no sooner, no later
+        assert.deepStrictEqual(Object.fromEntries(pickedUp), {
+          "first-fast@receiver.example": 10,
+          "first-slow@receiver.example": 60,
+          "second-fast@receiver.example": 100,
+          "second-slow@receiver.example": 120
+        })
+        const states = yield* AddressStates
+        const quarantined = yield* states.list({ status: "quarantined", limit: 10 })
+        assert.deepStrictEqual(quarantined.map((state) => state.address).sort(), [
+          "first-fast@receiver.example",
+          "first-slow@receiver.example",
+          "second-fast@receiver.example",
+          "second-slow@receiver.example"
+        ])
+        const ledger = yield* MailLedger
+        assert.lengthOf(yield* ledger.list({ account: "fast", limit: 10 }), 2)
+        assert.lengthOf(yield* ledger.list({ account: "slow", limit: 10 }), 2)
+      }).pipe(Effect.provide(layers([])))
+  )
+
+  it.effect("an account that keeps failing, slowly, does not delay the polls of another", () =>
+    Effect.gen(function* () {
+      const { fast, other: broken } = yield* pollBoth({ failing: true })
+      const status = yield* ProcessorStatus
+      const { pickedUp, polledAt } = yield* watch([fast, broken], 600, [
+        [1, fast, "early@receiver.example"],
+        [301, fast, "later@receiver.example"]
+      ])
+      assert.deepStrictEqual(polledAt.get("fast"), every(10, 600))
+      assert.deepStrictEqual(Object.fromEntries(pickedUp), {
+        "early@receiver.example": 10,
+        "later@receiver.example": 310
+      })
+      assert.deepStrictEqual(polledAt.get("broken"), [])
+      const attempts = (yield* broken.box.handle.commandLog).filter((command) => command === "CONNECT").length
+      // backing off: far fewer attempts than one every 10 s
+      assert.isAtLeast(attempts, failingAfter)
+      assert.isBelow(attempts, 20)
+      const accounts = yield* status.accounts
+      const failing = accounts.find((account) => account.account === "broken")!
+      assert.strictEqual(failing.state, "failing")
+      assert.include(failing.lastError ?? "", "IN-USE")
+      const healthy = accounts.find((account) => account.account === "fast")!
+      assert.strictEqual(healthy.consecutiveFailures, 0)
+      assert.strictEqual(healthy.applied, 2)
+    }).pipe(Effect.provide(layers([])))
+  )
 })
