@@ -1,6 +1,7 @@
 /**
- * rebound as a library: the decoder, the Message-ID / VERP codec, the ports with their layers, the processor, and
- * `layerConfig`, which builds the whole application from a configuration file.
+ * rebound as a library: the decoder, the Message-ID / VERP codec, the ports with their layers, the processor,
+ * `layerConfig`, which builds the processor, the store and the status board from a configuration file, and `runApp`,
+ * which runs the whole application of a configuration (accounts, HTTP API, SMTP listener, daily job) until a stop.
  */
 export * from "./domain/report.js"
 export { type DecodeOptions, decodeBounce } from "./domain/decode.js"
@@ -46,6 +47,7 @@ export {
 } from "./app/processor.js"
 export { type AccountStatus, ProcessorStatus } from "./app/status.js"
 export { makeStopSignal, StopSignal, type StopSignalService } from "./app/stop.js"
+export { daemon as runApp } from "./app/daemon.js"
 export {
   Account,
   AppConfig,

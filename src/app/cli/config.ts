@@ -1,7 +1,7 @@
 import * as Command from "@effect/cli/Command"
 import { Effect, JSONSchema, Option } from "effect"
 import { AppConfig, environmentVariables, loadConfig, printable } from "../config.js"
-import { trustNotice } from "./daemon.js"
+import { trustNotice } from "../daemon.js"
 import { configOption } from "./shared.js"
 
 const write = (text: string) => Effect.sync(() => void process.stdout.write(text))

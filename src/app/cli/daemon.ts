@@ -1,11 +1,10 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
-import { Context, Duration, Effect, Either, Fiber, Layer, Option } from "effect"
+import { Effect, Either, Option } from "effect"
 import { MailboxError } from "../../adapters/mailbox/mailbox.js"
-import { Store } from "../../adapters/store/store.js"
-import { accountHandles, leasedCoreLayer, smtpListenerLayer } from "../app.js"
-import { type AppConfig, pollInterval } from "../config.js"
-import { accountLease, Leasing, onceAcrossProcesses } from "../leasing.js"
+import { accountHandles, leasedCoreLayer } from "../app.js"
+import { daemon, trustNotice } from "../daemon.js"
+import { accountLease, Leasing } from "../leasing.js"
 import { Processor, type Progress, SessionGuard, type SessionResult } from "../processor.js"
 import { processStopSignal, StopSignal, stopGraceMillis } from "../stop.js"
 import { configOption, withConfig } from "./shared.js"
@@ -13,76 +12,14 @@ import { configOption, withConfig } from "./shared.js"
 const write = (text: string) => Effect.sync(() => void process.stdout.write(text))
 const writeError = (text: string) => Effect.sync(() => void process.stderr.write(text))
 
-/** The start-up lines that say how this instance decides whom a bounce may change. */
-export const trustNotice = (config: AppConfig): string =>
-  config.signing.keys.length === 0
-    ? "no signing keys configured: the failed recipient named in a bounce is trusted (anyone can mail a forged bounce to a public MX; configure signing keys to prevent it)"
-    : `signing keys configured (${config.signing.keys.map((key) => key.id).join(", ")}): only bounces correlated by a verified signature or a registered sent message change address states`
-
-/** Polls every account on its schedule, runs the daily job, for as long as the process lives. */
-export const daemon = (config: AppConfig) =>
-  Effect.gen(function* () {
-    yield* Effect.logInfo(trustNotice(config))
-    // the daemon's own services are loaded here, not at start-up: `once` and the other commands never use them
-    const [{ SmtpListener }, alerts, http, webhooks] = yield* Effect.promise(() =>
-      Promise.all([
-        import("../../adapters/smtp/listener.js"),
-        import("../alerts/alerts.js"),
-        import("../http/server.js"),
-        import("../webhooks/webhooks.js")
-      ])
-    )
-    if (config.smtp !== undefined) {
-      const listener = yield* Layer.build(smtpListenerLayer(config.smtp, config, { keys: config.signing.keys }))
-      const { address, spool, spoolDir } = Context.get(listener, SmtpListener)
-      const where = spool === "store" ? "the store's SMTP work table" : spoolDir
-      yield* Effect.logInfo(
-        `SMTP listener on ${address.host}:${address.port} for ${config.smtp.domains.join(", ")}, spool ${where}`
-      )
-      if (!config.accounts.some((account) => account.type === "smtp")) {
-        yield* Effect.logWarning('the SMTP listener spools mail, but no account of type "smtp" reads the spool')
-      }
-    }
-    if (config.http !== null) yield* Layer.build(http.layer(config.http))
-    // webhooks and alerts run while the daemon's scope lives
-    yield* Layer.build(alerts.layer(config.alerts).pipe(Layer.provideMerge(webhooks.layer(config.webhooks))))
-    const handles = yield* accountHandles(config)
-    const processor = yield* Processor
-    const store = yield* Store
-    const stop = yield* processStopSignal
-    const polls: Array<Fiber.RuntimeFiber<void>> = []
-    for (const handle of handles) {
-      yield* Effect.logInfo(`polling every ${Duration.format(pollInterval(handle.account))}`).pipe(
-        Effect.annotateLogs({ account: handle.account.name, type: handle.account.type })
-      )
-      polls.push(
-        yield* Effect.forkScoped(
-          processor.run(handle, pollInterval(handle.account)).pipe(Effect.provideService(StopSignal, stop))
-        )
-      )
-    }
-    // the daily job runs once a day across every process on the store, in whichever claims it
-    const leasing = yield* Leasing
-    yield* Effect.forkScoped(
-      onceAcrossProcesses({
-        name: "job:daily",
-        holder: leasing.settings.holder,
-        period: "24 hours",
-        checkEvery: "1 minute",
-        job: store.maintenance
-      })
-    )
-    yield* stop.await
-    yield* Effect.logInfo(
-      `stopping: each session in hand applies and commits what it holds (at most ${stopGraceMillis / 1000} s, or at a second signal)`
-    )
-    yield* Fiber.joinAll(polls)
-    yield* Effect.logInfo("stopped")
-  }).pipe(Effect.scoped, Effect.provide(leasedCoreLayer(config, true)))
-
 const run = Command.make("run", { config: configOption }, ({ config }) =>
   withConfig(config, (loaded, source) =>
-    Effect.zipRight(Effect.logInfo(`rebound starting with ${source ?? "the embedded defaults"}`), daemon(loaded))
+    Effect.zipRight(
+      Effect.logInfo(`rebound starting with ${source ?? "the embedded defaults"}`),
+      Effect.scoped(
+        Effect.flatMap(processStopSignal, (stop) => daemon(loaded).pipe(Effect.provideService(StopSignal, stop)))
+      )
+    )
   )
 ).pipe(
   Command.withDescription(
