@@ -17,9 +17,14 @@ export interface StopSignalService {
   readonly await: Effect.Effect<void>
 }
 
+const signalOf = (deferred: Deferred.Deferred<void>): StopSignalService => ({
+  requested: Deferred.isDone(deferred),
+  await: Deferred.await(deferred)
+})
+
 /** A stop signal and the function that requests it (tests, or an app that stops on its own events). */
 export const makeStopSignal = Effect.map(Deferred.make<void>(), (deferred) => ({
-  signal: { requested: Deferred.isDone(deferred), await: Deferred.await(deferred) } satisfies StopSignalService,
+  signal: signalOf(deferred),
   request: Deferred.succeed(deferred, undefined).pipe(Effect.asVoid)
 }))
 
@@ -57,7 +62,7 @@ export const processStopSignal: Effect.Effect<StopSignalService, never, Scope.Sc
         listener = undefined
       })
   )
-  return { requested: Deferred.isDone(deferred), await: Deferred.await(deferred) }
+  return signalOf(deferred)
 })
 
 /**
