@@ -1,5 +1,4 @@
 import { assert, describe, it } from "@effect/vitest"
-import Database from "better-sqlite3"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Effect, Fiber, Schema } from "effect"
 import * as fs from "node:fs"
@@ -7,22 +6,8 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { AppConfig } from "../../src/app/config.js"
 import { makeStopSignal, runApp, StopSignal } from "../../src/index.js"
+import { quarantinedAddresses } from "../faults/harness.js"
 import { qmailBounce } from "../support/mails.js"
-
-const quarantined = (file: string): Array<string> => {
-  if (!fs.existsSync(file)) return []
-  const db = new Database(file, { readonly: true })
-  try {
-    return db
-      .prepare("SELECT address FROM address_states WHERE status = 'quarantined'")
-      .all()
-      .map((row) => (row as { address: string }).address)
-  } catch {
-    return []
-  } finally {
-    db.close()
-  }
-}
 
 describe("runApp (the library's whole app)", () => {
   it.live("runs a configuration's accounts until its stop signal, then returns", () =>
@@ -45,8 +30,9 @@ describe("runApp (the library's whole app)", () => {
         path.join(inbox, "new", "1.eml"),
         qmailBounce("gone@receiver.example", "Remote host said: 550 5.1.1 unknown user")
       )
-      for (let tries = 0; tries < 100 && quarantined(database).length === 0; tries++) yield* Effect.sleep("100 millis")
-      assert.deepStrictEqual(quarantined(database), ["gone@receiver.example"])
+      for (let tries = 0; tries < 100 && quarantinedAddresses(database).length === 0; tries++)
+        yield* Effect.sleep("100 millis")
+      assert.deepStrictEqual(quarantinedAddresses(database), ["gone@receiver.example"])
       yield* stop.request
       const exit = yield* Fiber.await(app).pipe(Effect.timeout("10 seconds"))
       assert.strictEqual(exit._tag, "Success")

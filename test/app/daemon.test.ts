@@ -6,7 +6,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import nodemailer from "nodemailer"
 import { postfixDsn, qmailBounce } from "../support/mails.js"
-import Database from "better-sqlite3"
+import { quarantinedAddresses } from "../faults/harness.js"
 
 const bin = path.resolve(__dirname, "../../bin/rebound.js")
 
@@ -78,20 +78,7 @@ describe("rebound run", () => {
         )
       assert.strictEqual(refused, 550)
       transport.close()
-      const quarantined = () => {
-        if (!fs.existsSync(path.join(dir, "data", "rebound.db"))) return []
-        const db = new Database(path.join(dir, "data", "rebound.db"), { readonly: true })
-        try {
-          return db
-            .prepare("SELECT address FROM address_states WHERE status = 'quarantined' ORDER BY address")
-            .all()
-            .map((row) => (row as { address: string }).address)
-        } catch {
-          return []
-        } finally {
-          db.close()
-        }
-      }
+      const quarantined = () => quarantinedAddresses(path.join(dir, "data", "rebound.db"))
       await waitFor("both bounces applied", () => quarantined().length === 2)
       assert.deepStrictEqual(quarantined(), ["maildir-user@receiver.example", "smtp-user@receiver.example"])
       // the mailboxes are emptied when each session commits, just after the store transaction

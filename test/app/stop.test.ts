@@ -9,7 +9,7 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import * as path from "node:path"
 import { encodeMultiline } from "../../src/adapters/mailbox/pop3-codec.js"
-import { type CommandContext, type Reply, TestPop3Server } from "../support/pop3-server.js"
+import { type CommandContext, loopbackAccount, type Reply, TestPop3Server } from "../support/pop3-server.js"
 import {
   backlogMail,
   killLeftovers,
@@ -57,21 +57,18 @@ const gate = () => {
 const configIn = (dir: string, server: TestPop3Server) =>
   writeConfig(dir, {
     store: { type: "sqlite", path: path.join(dir, "rebound.db") },
-    accounts: [
-      {
-        type: "pop3",
-        name: "bounces",
-        host: "127.0.0.1",
-        port: server.port,
-        tls: "none",
-        auth: { mechanism: "user", username: "bounce", password: "secret" },
-        pollSeconds: 1,
-        commandTimeout: 60
-      }
-    ],
+    accounts: [loopbackAccount(server, { pollSeconds: 1, commandTimeout: 60 })],
     http: null,
     log: { level: "info", format: "json" }
   })
+
+/** `rebound once` after a stop: it exits 0 and has taken every mail, each applied once. */
+const nextRunTakesAll = async (server: TestPop3Server, dir: string, config: string) => {
+  const next = spawnRebound(["once", "--config", config], dir)
+  assert.strictEqual((await next.exit).code, 0, next.output())
+  assert.strictEqual(server.mails.length, 0)
+  assert.strictEqual(ledgerCount(path.join(dir, "rebound.db")), mailCount)
+}
 
 const uids = (from: number, to: number) =>
   Array.from({ length: to - from + 1 }, (_, index) => `uid-${String(from + index).padStart(4, "0")}`)
@@ -134,10 +131,7 @@ describe("SIGTERM and SIGINT", () => {
       assert.strictEqual(server.mails.length, mailCount)
       assert.strictEqual(ledgerCount(path.join(dir, "rebound.db")), 0)
       release()
-      const next = spawnRebound(["once", "--config", config], dir)
-      assert.strictEqual((await next.exit).code, 0, next.output())
-      assert.strictEqual(server.mails.length, 0)
-      assert.strictEqual(ledgerCount(path.join(dir, "rebound.db")), mailCount)
+      await nextRunTakesAll(server, dir, config)
     } finally {
       release()
       rebound.child.kill("SIGKILL")
@@ -171,10 +165,7 @@ describe("SIGTERM and SIGINT", () => {
       assert.include(rebound.output(), "exiting now")
       assert.deepStrictEqual(deletedAtQuit, [])
       release()
-      const next = spawnRebound(["once", "--config", config], dir)
-      assert.strictEqual((await next.exit).code, 0, next.output())
-      assert.strictEqual(server.mails.length, 0)
-      assert.strictEqual(ledgerCount(path.join(dir, "rebound.db")), mailCount)
+      await nextRunTakesAll(server, dir, config)
     } finally {
       stopped.open()
       release()

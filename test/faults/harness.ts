@@ -238,6 +238,22 @@ export const ledgerTimesPostgres = (url: string): Promise<Map<string, number>> =
   )
 
 /** Rows of the ledger, or 0 while the store does not exist yet. */
+/** The addresses quarantined in an SQLite store file, sorted ([] while the file or its tables do not exist). */
+export const quarantinedAddresses = (file: string): Array<string> => {
+  if (!fs.existsSync(file)) return []
+  const db = new Database(file, { readonly: true })
+  try {
+    return db
+      .prepare("SELECT address FROM address_states WHERE status = 'quarantined' ORDER BY address")
+      .all()
+      .map((row) => (row as { address: string }).address)
+  } catch {
+    return []
+  } finally {
+    db.close()
+  }
+}
+
 export const ledgerCount = (file: string): number => {
   if (!fs.existsSync(file)) return 0
   const db = new Database(file, { readonly: true })

@@ -473,3 +473,17 @@ export const testPop3Server = (options: TestPop3ServerOptions = {}) =>
     }),
     (server) => Effect.promise(() => server.stop())
   )
+
+/**
+ * A `rebound` configuration's POP3 account "bounces" on a test server: plaintext on loopback, user "bounce" with
+ * password "secret" (the server's default user); `overrides` replace or add keys.
+ */
+export const loopbackAccount = (server: TestPop3Server, overrides: Record<string, unknown> = {}) => ({
+  type: "pop3",
+  name: "bounces",
+  host: "127.0.0.1",
+  port: server.port,
+  tls: "none",
+  auth: { mechanism: "user", username: "bounce", password: "secret" },
+  ...overrides
+})

@@ -23,6 +23,17 @@ export interface BinResult {
   readonly timedOut: boolean
 }
 
+/** `rebound ...args` as a child process with pipes, in the clean environment. */
+const spawnBin = (
+  args: ReadonlyArray<string>,
+  options: { readonly cwd?: string; readonly env?: Record<string, string> }
+) =>
+  spawn(process.execPath, [reboundBin, ...args], {
+    cwd: options.cwd ?? process.cwd(),
+    env: { ...cleanEnvironment(), NODE_OPTIONS: "", ...options.env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+
 /**
  * Runs `rebound ...args` as a child process with pipes (so standard error is not a terminal), without blocking this
  * process's event loop: a server the test runs in-process keeps answering. Killed with SIGKILL after `timeoutMs`.
@@ -32,11 +43,7 @@ export const runBin = (
   options: { readonly cwd?: string; readonly env?: Record<string, string>; readonly timeoutMs?: number } = {}
 ): Promise<BinResult> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [reboundBin, ...args], {
-      cwd: options.cwd ?? process.cwd(),
-      env: { ...cleanEnvironment(), NODE_OPTIONS: "", ...options.env },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
+    const child = spawnBin(args, options)
     let stdout = ""
     let stderr = ""
     let timedOut = false
@@ -77,11 +84,7 @@ export const startBin = (
   args: ReadonlyArray<string>,
   options: { readonly cwd?: string; readonly env?: Record<string, string> } = {}
 ): RunningBin => {
-  const child = spawn(process.execPath, [reboundBin, ...args], {
-    cwd: options.cwd ?? process.cwd(),
-    env: { ...cleanEnvironment(), NODE_OPTIONS: "", ...options.env },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
+  const child = spawnBin(args, options)
   let stdout = ""
   let stderr = ""
   child.stdout.on("data", (data: Buffer) => (stdout += data.toString()))

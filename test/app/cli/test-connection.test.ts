@@ -2,7 +2,7 @@ import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { postfixDsn, qmailBounce } from "../../support/mails.js"
-import { TestPop3Server, type TestPop3ServerOptions } from "../../support/pop3-server.js"
+import { loopbackAccount, TestPop3Server, type TestPop3ServerOptions } from "../../support/pop3-server.js"
 import { linesOf, runBin, tempDir } from "./bin.js"
 
 const mails = [
@@ -30,16 +30,11 @@ const setup = async (options: TestPop3ServerOptions, auth: Record<string, unknow
     JSON.stringify({
       store: { type: "sqlite", path: path.join(dir, "rebound.db") },
       accounts: [
-        {
-          type: "pop3",
-          name: "bounces",
-          host: "127.0.0.1",
-          port: server.port,
-          tls: "none",
+        loopbackAccount(server, {
           auth: { username: "bounce", password: "secret", ...auth },
           connectTimeout: 5,
           commandTimeout: 5
-        }
+        })
       ],
       http: null,
       log: { level: "warning", format: "json" }
