@@ -125,6 +125,8 @@ const once = Command.make(
           const keep = Effect.zipWith(lease.right.keep, stop.requested, (keep, stopped) => keep && !stopped)
           const results = yield* processor.drain(handle, report).pipe(
             Effect.provideService(SessionGuard, { keep }),
+            // a wait between sessions (LOGIN-DELAY) ends at the stop too
+            Effect.provideService(StopSignal, stop),
             Effect.catchAll((error) =>
               Effect.zipRight(
                 Effect.zipRight(
