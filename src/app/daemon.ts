@@ -52,11 +52,8 @@ export const daemon = (config: AppConfig) =>
       yield* Effect.logInfo(`polling every ${Duration.format(pollInterval(handle.account))}`).pipe(
         Effect.annotateLogs({ account: handle.account.name, type: handle.account.type })
       )
-      polls.push(
-        yield* Effect.forkScoped(
-          processor.run(handle, pollInterval(handle.account)).pipe(Effect.provideService(StopSignal, stop))
-        )
-      )
+      // each poll reads the StopSignal this runs with
+      polls.push(yield* Effect.forkScoped(processor.run(handle, pollInterval(handle.account))))
     }
     // the daily job runs once a day across every process on the store, in whichever claims it
     const leasing = yield* Leasing
