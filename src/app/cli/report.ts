@@ -121,28 +121,42 @@ const deliveryColumns: ReadonlyArray<Column<DeliveryRow>> = [
   { key: "lastUpdate", header: "LAST UPDATE", value: (r) => isoTime(r.lastUpdate) }
 ]
 
+/**
+ * Counts of (key, bucket) pairs as one row per key: its count in each bucket and their total, the largest total
+ * first (then by key); and each bucket's sum over the rows. A count in no bucket adds to none.
+ */
+const pivot = <K extends string, B extends string>(
+  counts: ReadonlyArray<{ readonly key: K; readonly bucket: string; readonly count: number }>,
+  buckets: ReadonlyArray<B>
+) => {
+  const zero = () => Object.fromEntries(buckets.map((bucket) => [bucket, 0])) as Record<B, number>
+  const byKey = new Map<K, Record<B, number>>()
+  for (const c of counts) {
+    const row = byKey.get(c.key) ?? zero()
+    if (buckets.includes(c.bucket as B)) row[c.bucket as B] += c.count
+    byKey.set(c.key, row)
+  }
+  const rows = [...byKey]
+    .map(([key, n]) => ({ key, n, total: buckets.reduce((total, bucket) => total + n[bucket], 0) }))
+    .sort((a, b) => b.total - a.total || (a.key < b.key ? -1 : 1))
+  const sums = zero()
+  for (const row of rows) for (const bucket of buckets) sums[bucket] += row.n[bucket]
+  return { rows, sums }
+}
+
 /** Per reason: its records by type and its share of all bounce records; the totals row comes last. */
 export const reasonRows = (
   counts: ReadonlyArray<{ readonly type: string; readonly reason: Reason; readonly count: number }>
 ): { readonly rows: ReadonlyArray<ReasonRow>; readonly totals: ReasonRow } => {
   const all = counts.reduce((sum, c) => sum + c.count, 0)
-  const byReason = new Map<Reason, { hard: number; soft: number; ignored: number }>()
-  for (const c of counts) {
-    const row = byReason.get(c.reason) ?? { hard: 0, soft: 0, ignored: 0 }
-    if (c.type === "hard" || c.type === "soft" || c.type === "ignored") row[c.type] += c.count
-    byReason.set(c.reason, row)
-  }
   const share = (n: number) => (all === 0 ? 0 : n / all)
-  const rows = [...byReason]
-    .map(([reason, n]): ReasonRow => {
-      const total = n.hard + n.soft + n.ignored
-      return { reason, total, ...n, share: share(total) }
-    })
-    .sort((a, b) => b.total - a.total || (a.reason < b.reason ? -1 : 1))
-  const sum = (key: "hard" | "soft" | "ignored") => rows.reduce((total, row) => total + row[key], 0)
+  const { rows, sums } = pivot(
+    counts.map((c) => ({ key: c.reason, bucket: c.type, count: c.count })),
+    ["hard", "soft", "ignored"] as const
+  )
   return {
-    rows,
-    totals: { reason: "(all)", total: all, hard: sum("hard"), soft: sum("soft"), ignored: sum("ignored"), share: 1 }
+    rows: rows.map(({ key, n, total }): ReasonRow => ({ reason: key, total, ...n, share: share(total) })),
+    totals: { reason: "(all)", total: all, ...sums, share: 1 }
   }
 }
 
@@ -150,19 +164,13 @@ export const reasonRows = (
 export const correlationRows = (
   counts: ReadonlyArray<CorrelationCount>
 ): { readonly rows: ReadonlyArray<CorrelationRow>; readonly totals: CorrelationRow } => {
-  const bySource = new Map<CorrelationSource, { address: number; domain: number; none: number }>()
-  for (const c of counts) {
-    const row = bySource.get(c.source) ?? { address: 0, domain: 0, none: 0 }
-    row[c.countedAgainst] += c.count
-    bySource.set(c.source, row)
-  }
-  const rows = [...bySource]
-    .map(([source, n]): CorrelationRow => ({ source, total: n.address + n.domain + n.none, ...n }))
-    .sort((a, b) => b.total - a.total || (a.source < b.source ? -1 : 1))
-  const sum = (key: "total" | "address" | "domain" | "none") => rows.reduce((total, row) => total + row[key], 0)
+  const { rows, sums } = pivot(
+    counts.map((c) => ({ key: c.source, bucket: c.countedAgainst, count: c.count })),
+    ["address", "domain", "none"] as const
+  )
   return {
-    rows,
-    totals: { source: "(all)", total: sum("total"), address: sum("address"), domain: sum("domain"), none: sum("none") }
+    rows: rows.map(({ key, n, total }): CorrelationRow => ({ source: key, total, ...n })),
+    totals: { source: "(all)", total: sums.address + sums.domain + sums.none, ...sums }
   }
 }
 
