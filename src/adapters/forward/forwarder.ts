@@ -50,25 +50,21 @@ export class Forwarder extends Context.Tag("rebound/Forward/Forwarder")<
   })
 
   /**
-   * Keeps forwards in memory, for tests; `failing` makes every forward fail as a relay that is down would, or, set to
-   * "Refused", as a relay that refuses the mail for good.
+   * Keeps forwards in memory, for tests. `failing` (a Ref is one) says at each forward whether it fails as a relay
+   * that is down would (true), or as a relay that refuses the mail for good ("Refused").
    */
   static readonly layerMemory = (
     sent: Ref.Ref<ReadonlyArray<Forward>>,
-    failing?: Ref.Ref<boolean> | Ref.Ref<boolean | "Refused">
+    failing: Effect.Effect<boolean | "Refused"> = Effect.succeed(false)
   ) =>
     Layer.succeed(this, {
       forward: (forward) =>
-        Effect.flatMap(
-          failing === undefined
-            ? Effect.succeed<boolean | "Refused">(false)
-            : Ref.get(failing as Ref.Ref<boolean | "Refused">),
-          (fail) =>
-            fail === "Refused"
-              ? Effect.fail(new ForwardError({ reason: "Refused", message: "550 the test relay refuses the mail" }))
-              : fail
-                ? Effect.fail(new ForwardError({ reason: "Unreachable", message: "the test relay is down" }))
-                : Ref.update(sent, (all) => [...all, forward])
+        Effect.flatMap(failing, (fail) =>
+          fail === "Refused"
+            ? Effect.fail(new ForwardError({ reason: "Refused", message: "550 the test relay refuses the mail" }))
+            : fail
+              ? Effect.fail(new ForwardError({ reason: "Unreachable", message: "the test relay is down" }))
+              : Ref.update(sent, (all) => [...all, forward])
         )
     })
 }
