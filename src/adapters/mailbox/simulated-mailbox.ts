@@ -154,12 +154,16 @@ export const make = (options: SimulatedMailboxOptions = {}) =>
       let maildrop: ReadonlyArray<SimulatedMessage> = []
       const deleted = new Set<number>()
 
+      // the session ends without a commit: it no longer holds the lock or counts as open
+      const end = () => {
+        state = "gone"
+        if (activeSession === id) activeSession = undefined
+        if (counted) openSessions--
+      }
       const drop = (command: string) => {
         if (state === "open") {
-          state = "gone"
+          end()
           stats.dropped++
-          if (activeSession === id) activeSession = undefined
-          if (counted) openSessions--
         }
         return closed(`the server dropped the connection at ${command}`)
       }
@@ -244,11 +248,9 @@ export const make = (options: SimulatedMailboxOptions = {}) =>
       yield* Effect.addFinalizer(() =>
         Effect.sync(() => {
           if (state === "open") {
-            state = "gone"
+            end()
             stats.aborted++
-            openSessions--
-          }
-          if (activeSession === id) activeSession = undefined
+          } else if (activeSession === id) activeSession = undefined
         })
       )
       yield* issue("AUTH")
@@ -256,9 +258,7 @@ export const make = (options: SimulatedMailboxOptions = {}) =>
       const loginDelay = options.loginDelaySeconds
       if (loginDelay !== undefined && lastLoginAt !== undefined && loginAt - lastLoginAt < loginDelay * 1000) {
         stats.refusedLogins++
-        state = "gone"
-        openSessions--
-        if (activeSession === id) activeSession = undefined
+        end()
         return yield* new MailboxError({
           reason: "LoginDelay",
           message: `PASS refused by the server: -ERR [LOGIN-DELAY] wait ${loginDelay} s between logins`
