@@ -63,6 +63,14 @@ export class SessionGuard extends Context.Reference<SessionGuard>()("rebound/App
   defaultValue: () => ({ keep: Effect.succeed(true) as Effect.Effect<boolean> })
 }) {}
 
+/**
+ * Whether a session, a drain or a poll loop may go on: the session guard says so and no stop has been requested
+ * (`StopSignal`). The check itself, made once where it is used many times.
+ */
+const goOnCheck: Effect.Effect<Effect.Effect<boolean>> = Effect.zipWith(SessionGuard, StopSignal, (guard, stop) =>
+  Effect.zipWith(guard.keep, stop.requested, (keep, stopped) => keep && !stopped)
+)
+
 /** Who decides what the processor does with mails. */
 export interface ProcessorSettings {
   /** this instance's name: verified tokens of other instances are left in the mailbox */
@@ -262,7 +270,7 @@ export const make = (settings: ProcessorSettings) =>
       const { account } = handle
       const name = account.name
       const crashpoints = yield* Crashpoints
-      const guard = yield* SessionGuard
+      const mayGoOn = yield* goOnCheck
       const unapplied = account.unapplied
       // applied mails are archived only with archiveAll; the others unless the policy deletes them
       const keepBytes = {
@@ -350,7 +358,7 @@ export const make = (settings: ProcessorSettings) =>
           const stoppedShort = () =>
             entries.length >= account.maxMailsPerSession || fresh.length > todo.length || timedOut
           const retrieval = takeUntilEffectChunked(mailbox.retrieveMany(todo), () =>
-            Effect.zipWith(Clock.currentTimeMillis, guard.keep, (now, keep) => {
+            Effect.zipWith(Clock.currentTimeMillis, mayGoOn, (now, keep) => {
               timedOut = now >= deadline
               return timedOut || !keep
             })
@@ -498,7 +506,7 @@ export const make = (settings: ProcessorSettings) =>
       onProgress?: (progress: Progress) => Effect.Effect<void>
     ) {
       const results: Array<SessionResult> = []
-      const guard = yield* SessionGuard
+      const mayGoOn = yield* goOnCheck
       const name = handle.account.name
       // progress over the whole drain: what each session read, plus what the latest one says is waiting
       const doneBy: Array<number> = []
@@ -544,11 +552,11 @@ export const make = (settings: ProcessorSettings) =>
               yield* previousEnds
               if (index > 0) {
                 yield* awaitLoginDelay(name)
-                if (!(yield* guard.keep)) break
+                if (!(yield* mayGoOn)) break
               }
               const result = yield* session(handle, progressOf(index), index === 0)
               results.push(result)
-              if (!goesOn(result) || !(yield* guard.keep)) break
+              if (!goesOn(result) || !(yield* mayGoOn)) break
               continue
             }
             const overlap: Overlap | undefined =
@@ -560,7 +568,7 @@ export const make = (settings: ProcessorSettings) =>
             const announced = yield* Deferred.await(received)
             // at most two sessions at once: the one before this one ends before the next one opens
             yield* previousEnds
-            if (announced === undefined || !announced.more || !(yield* guard.keep)) {
+            if (announced === undefined || !announced.more || !(yield* mayGoOn)) {
               results.push(yield* Fiber.join(current))
               break
             }
@@ -575,15 +583,7 @@ export const make = (settings: ProcessorSettings) =>
 
     const run = (handle: AccountHandle, pollEvery: Duration.Duration): Effect.Effect<void> => {
       const name = handle.account.name
-      // a requested stop ends the waits at once (untilStopped), and sessions take no further mail (they check the guard)
-      const stoppable = (guard: Context.Tag.Service<typeof SessionGuard>) =>
-        Effect.map(StopSignal, (stop) => ({
-          keep: Effect.zipWith(guard.keep, stop.requested, (keep, stopped) => keep && !stopped)
-        }))
-      const withStop = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-        Effect.flatMap(Effect.flatMap(SessionGuard, stoppable), (guard) =>
-          Effect.provideService(effect, SessionGuard, guard)
-        )
+      // a requested stop ends the waits at once (untilStopped), and sessions take no further mail (goOnCheck)
       const poll = Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         yield* status.update(name, (current) => ({ ...current, state: "polling", lastPollAt: now }))
@@ -602,9 +602,7 @@ export const make = (settings: ProcessorSettings) =>
         }
       })
       const loop = (failures: number): Effect.Effect<void> =>
-        Effect.flatMap(SessionGuard, (guard) => guard.keep).pipe(
-          Effect.flatMap((keep) => (keep ? next(failures) : Effect.void))
-        )
+        Effect.flatten(goOnCheck).pipe(Effect.flatMap((keep) => (keep ? next(failures) : Effect.void)))
       const next = (failures: number): Effect.Effect<void> =>
         poll.pipe(
           Effect.matchCauseEffect({
@@ -649,7 +647,7 @@ export const make = (settings: ProcessorSettings) =>
       const register = status.register(initialAccountStatus(name, handle.account.type))
       // the SMTP spool is shared through the store's work table, not leased
       if (Option.isNone(leasing) || handle.account.type === "smtp") {
-        return Effect.zipRight(register, withStop(loop(0)))
+        return Effect.zipRight(register, loop(0))
       }
       // several processes on one store: poll only while this process holds the account's lease
       const leases = leasing.value
@@ -658,7 +656,7 @@ export const make = (settings: ProcessorSettings) =>
           const lease = yield* leases.account(name)
           if (Option.isNone(lease)) return
           yield* Effect.logInfo("account lease taken").pipe(Effect.annotateLogs({ account: name }))
-          yield* loop(0).pipe(Effect.provideServiceEffect(SessionGuard, stoppable({ keep: lease.value.keep })))
+          yield* loop(0).pipe(Effect.provideService(SessionGuard, { keep: lease.value.keep }))
           yield* Effect.logInfo("account lease given up").pipe(Effect.annotateLogs({ account: name }))
         })
       ).pipe(

@@ -122,10 +122,9 @@ const once = Command.make(
             )
             continue
           }
-          const keep = Effect.zipWith(lease.right.keep, stop.requested, (keep, stopped) => keep && !stopped)
           const results = yield* processor.drain(handle, report).pipe(
-            Effect.provideService(SessionGuard, { keep }),
-            // a wait between sessions (LOGIN-DELAY) ends at the stop too
+            Effect.provideService(SessionGuard, { keep: lease.right.keep }),
+            // at the stop, the session in hand takes no further mail, and a wait between sessions ends
             Effect.provideService(StopSignal, stop),
             Effect.catchAll((error) =>
               Effect.zipRight(
